@@ -1,0 +1,95 @@
+"""What every adapter layer shares: the wrapped ``base_layer`` and one ``delta_weight``.
+
+``delta_weight()`` is the single truth for merge, unmerge, export and analysis: every adapter
+returns its update in the base weight's own layout and the rest of the library never needs to
+know how the update is parameterised.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class AdapterLayer(nn.Module):
+    """Wraps ``base_layer`` (frozen) and adds a low-rank update.
+
+    Subclasses define ``factor_names`` (parameter name -> factor kind: U, V, K, A or B),
+    ``delta_weight()`` and ``adapter_forward(x, *args)``; ``regularized_factors()`` returns the
+    factors the orthogonal penalty acts on as a ``n_batch x rows x R`` tensor.
+    """
+
+    factor_names: dict[str, str]
+
+    def __init__(self, base_layer: nn.Module, rank: int, alpha: float, scale: float, lam: float,
+                 method: str):
+        super().__init__()
+        self.base_layer = base_layer
+        self.rank = rank
+        self.alpha = alpha
+        self.scale = scale
+        self.lam = lam
+        self.method = method
+        self.merged = False
+        self.disabled = False
+        for p in base_layer.parameters():
+            p.requires_grad_(False)
+
+    # -- the update --------------------------------------------------------------------------
+    def delta_weight(self) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def adapter_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def regularized_factors(self, kinds: list[str]) -> list[torch.Tensor]:
+        """Factors of the given kinds as ``n x rows x R`` stacks (R rank vectors as columns)."""
+        return []
+
+    def factor_kind(self, param_name: str) -> str:
+        return self.factor_names[param_name]
+
+    def num_adapter_params(self) -> int:
+        return sum(getattr(self, n).numel() for n in self.factor_names)
+
+    # -- forward -----------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if self.merged or self.disabled:
+            return self.base_layer(x, *args, **kwargs)
+        return self.adapter_forward(x, *args, **kwargs)
+
+    # -- merge -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def merge(self) -> None:
+        """Fold the update into ``base_layer.weight`` (in place)."""
+        if not self.merged:
+            w = self.base_layer.weight
+            w.add_(self.delta_weight().to(w.dtype))
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        if self.merged:
+            w = self.base_layer.weight
+            w.sub_(self.delta_weight().to(w.dtype))
+            self.merged = False
+
+    def extra_repr(self) -> str:
+        return f"method={self.method}, rank={self.rank}, scale={self.scale:g}, lam={self.lam:g}"
+
+
+def orthonormal_(t: torch.Tensor) -> torch.Tensor:
+    """Fill a 2-D ``rows x R`` tensor with orthonormal columns (or rows when R > rows)."""
+    with torch.no_grad():
+        tmp = torch.empty(t.shape, dtype=torch.float64)
+        nn.init.orthogonal_(tmp)
+        t.copy_(tmp.to(t.dtype))
+    return t
+
+
+def unit_columns_(t: torch.Tensor) -> torch.Tensor:
+    """Fill ``rows x R`` with random Gaussian columns of unit norm."""
+    with torch.no_grad():
+        tmp = torch.randn(t.shape, dtype=torch.float64)
+        tmp /= tmp.norm(dim=0, keepdim=True).clamp_min(1e-12)
+        t.copy_(tmp.to(t.dtype))
+    return t

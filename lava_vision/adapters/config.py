@@ -1,0 +1,134 @@
+"""The one adapter configuration: which method, which layers, how big, how regularised."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+METHODS = ("lava", "lora", "full", "frozen")
+CONV_PATHS = ("auto", "kernel", "factored")
+SCALINGS = ("standard", "rslora")
+CONV_FACTORS = ("U", "V", "K")
+LINEAR_FACTORS = ("A", "B")
+
+
+class AdapterConfigError(ValueError):
+    """A configuration value that cannot work, named with the field at fault."""
+
+
+@dataclass
+class AdapterConfig:
+    """How to adapt a model.
+
+    method: ``lava`` (CP conv + orthogonal LoRA-form linear), ``lora`` (PEFT-style LoRA that
+        flattens conv kernels to c_out x rest, no regulariser), ``full`` (train every weight) or
+        ``frozen`` (train only ``modules_to_save``).
+    rank / alpha: R and the scale numerator; s = alpha / R, or alpha / sqrt(R) with
+        ``scaling="rslora"``.
+    lam: strength of the column-orthogonal regulariser lam * ||F^T F - I||_F^2 (``lava`` only).
+    targets / excludes: patterns on qualified module names. A pattern is a glob (``*.attn.qkv``),
+        a regex (``re:blocks\\.[0-3]\\..*``) or a layer type (``type:Conv2d``). Excludes win over
+        targets. Every pattern must match something, or injection is refused.
+    preset: a named target set for a model family (see ``presets.PRESETS``); its patterns are
+        added to ``targets`` / ``excludes`` / ``fused``.
+    overrides: pattern -> {"rank", "alpha", "lam"}. When several patterns match one layer, the
+        later entry wins field by field (dict order is the order written in the recipe).
+    modules_to_save: patterns of modules trained in full and saved with the adapter (a new head).
+    fused: pattern -> ``"qkv->qv"``: the layer's output is that many equal chunks, named by the
+        letters before ``->``; only the chunks named after it are adapted, each with its own
+        rank-R pair.
+    conv_path: ``kernel`` (add dW to W, one conv), ``factored`` (1x1 -> per-rank depthwise ->
+        1x1) or ``auto`` (chosen per layer, see ``conv_cp.choose_path``).
+    regularize_conv / regularize_linear: which factors the regulariser acts on. Paper defaults:
+        U (output channels) for convs, A (input side) for linears.
+    factor_lr: factor name (U, V, K, A, B) -> learning-rate multiplier (LoRA+-style).
+    dropout: dropout on the adapter branch input of linear layers.
+    """
+
+    method: str = "lava"
+    rank: int = 8
+    alpha: float = 8.0
+    lam: float = 0.1
+    scaling: str = "standard"
+    targets: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    preset: str | None = None
+    overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    modules_to_save: list[str] = field(default_factory=list)
+    fused: dict[str, str] = field(default_factory=dict)
+    conv_path: str = "auto"
+    regularize_conv: list[str] = field(default_factory=lambda: ["U"])
+    regularize_linear: list[str] = field(default_factory=lambda: ["A"])
+    factor_lr: dict[str, float] = field(default_factory=dict)
+    dropout: float = 0.0
+
+    def validate(self) -> "AdapterConfig":
+        """Raise AdapterConfigError naming the first bad field; return self."""
+        if self.method not in METHODS:
+            raise AdapterConfigError(f"adapter.method={self.method!r}: expected one of {METHODS}")
+        if self.method in ("lava", "lora"):
+            _check_rank_alpha_lam("adapter", self.rank, self.alpha, self.lam)
+        if self.scaling not in SCALINGS:
+            raise AdapterConfigError(f"adapter.scaling={self.scaling!r}: expected one of {SCALINGS}")
+        if self.conv_path not in CONV_PATHS:
+            raise AdapterConfigError(f"adapter.conv_path={self.conv_path!r}: expected one of {CONV_PATHS}")
+        for name in self.regularize_conv:
+            if name not in CONV_FACTORS:
+                raise AdapterConfigError(f"adapter.regularize_conv: {name!r} is not one of {CONV_FACTORS}")
+        for name in self.regularize_linear:
+            if name not in LINEAR_FACTORS:
+                raise AdapterConfigError(f"adapter.regularize_linear: {name!r} is not one of {LINEAR_FACTORS}")
+        for name, mult in self.factor_lr.items():
+            if name not in CONV_FACTORS + LINEAR_FACTORS:
+                raise AdapterConfigError(f"adapter.factor_lr: unknown factor {name!r}; expected one of "
+                                         f"{CONV_FACTORS + LINEAR_FACTORS}")
+            if not (mult > 0 and math.isfinite(mult)):
+                raise AdapterConfigError(f"adapter.factor_lr[{name!r}]={mult}: must be a positive number")
+        for pattern, values in self.overrides.items():
+            unknown = set(values) - {"rank", "alpha", "lam"}
+            if unknown:
+                raise AdapterConfigError(f"adapter.overrides[{pattern!r}]: unknown keys {sorted(unknown)}; "
+                                         "allowed: rank, alpha, lam")
+            _check_rank_alpha_lam(f"adapter.overrides[{pattern!r}]", values.get("rank", self.rank),
+                                  values.get("alpha", self.alpha), values.get("lam", self.lam))
+        for pattern, spec in self.fused.items():
+            parse_fused(spec, where=f"adapter.fused[{pattern!r}]")
+        if not 0.0 <= self.dropout < 1.0:
+            raise AdapterConfigError(f"adapter.dropout={self.dropout}: must be in [0, 1)")
+        return self
+
+    def scale(self, rank: int, alpha: float) -> float:
+        """s = alpha / R, or alpha / sqrt(R) for rsLoRA."""
+        return alpha / math.sqrt(rank) if self.scaling == "rslora" else alpha / rank
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AdapterConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise AdapterConfigError(f"adapter config: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data).validate()
+
+
+def _check_rank_alpha_lam(where: str, rank, alpha, lam) -> None:
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank <= 0:
+        raise AdapterConfigError(f"{where}.rank={rank!r}: must be a positive integer")
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
+        raise AdapterConfigError(f"{where}.alpha={alpha!r}: must be a positive number")
+    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
+        raise AdapterConfigError(f"{where}.lam={lam!r}: must be a finite number >= 0")
+
+
+def parse_fused(spec: str, where: str = "fused") -> tuple[int, list[int]]:
+    """``"qkv->qv"`` -> (3 chunks, selected chunk indices [0, 2])."""
+    if not isinstance(spec, str) or spec.count("->") != 1:
+        raise AdapterConfigError(f"{where}={spec!r}: expected the form 'qkv->qv'")
+    names, chosen = spec.split("->")
+    if not names or len(set(names)) != len(names):
+        raise AdapterConfigError(f"{where}={spec!r}: chunk names before '->' must be distinct letters")
+    if not chosen or any(c not in names for c in chosen) or len(set(chosen)) != len(chosen):
+        raise AdapterConfigError(f"{where}={spec!r}: selected chunks must be distinct letters from {names!r}")
+    return len(names), sorted(names.index(c) for c in chosen)

@@ -1,0 +1,65 @@
+"""Baseline: PEFT-style LoRA on a convolution, which flattens the kernel.
+
+The weight (``c_out x c_in/g x k...``; transposed convs ``c_in x c_out/g x k...``) is viewed
+as a matrix ``mode0 x rest`` and updated by s * B A with A: ``R x rest``, B: ``mode0 x R``.
+This is the "reshape-involved" method the paper compares against (section 3).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
+
+from .base import AdapterLayer
+from .conv_cp import _CONV, _CONV_T
+
+
+class FlatLoRAConv(AdapterLayer):
+    """LoRA with the kernel flattened: A (R x c_in/g*prod k), B (c_out x R); A Kaiming, B = 0.
+
+    ``factored`` path (ungrouped, non-transposed convs only, as in PEFT): a conv with A as an
+    R-channel kernel carrying the base stride/padding, then a 1x1 conv with B.
+    """
+
+    def __init__(self, base_layer: _ConvNd, rank: int, alpha: float, scale: float, lam: float = 0.0,
+                 path: str = "auto", method: str = "lora"):
+        super().__init__(base_layer, rank, alpha, scale, lam, method)
+        w = base_layer.weight
+        kw = dict(device=w.device, dtype=w.dtype)
+        self.transposed = isinstance(base_layer, _ConvTransposeNd)
+        self.ndim = w.dim() - 2
+        self.A = nn.Parameter(torch.empty(rank, w[0].numel(), **kw))
+        self.B = nn.Parameter(torch.zeros(w.shape[0], rank, **kw))
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.factor_names = {"A": "A", "B": "B"}
+        can_factor = not self.transposed and base_layer.groups == 1
+        self.path = "factored" if (path in ("auto", "factored") and can_factor) else "kernel"
+
+    def delta_weight(self) -> torch.Tensor:
+        w = self.base_layer.weight
+        return (self.B @ self.A).reshape(w.shape) * self.scale
+
+    def regularized_factors(self, kinds: list[str]) -> list[torch.Tensor]:
+        return [getattr(self, k).t().unsqueeze(0) if k == "A" else getattr(self, k).unsqueeze(0)
+                for k in ("A", "B") if k in kinds]
+
+    def adapter_forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        b = self.base_layer
+        if self.path == "kernel":
+            weight = b.weight + self.delta_weight()
+            if not self.transposed:
+                return b._conv_forward(x, weight, b.bias)
+            pad = b._output_padding(x, output_size, b.stride, b.padding, b.kernel_size, self.ndim,
+                                    b.dilation)
+            return _CONV_T[self.ndim](x, weight, b.bias, b.stride, b.padding, pad, b.groups,
+                                      b.dilation)
+        a = self.A.reshape(self.rank, *b.weight.shape[1:])
+        xin, padding = x, b.padding
+        if b.padding_mode != "zeros":
+            xin, padding = F.pad(x, b._reversed_padding_repeated_twice, mode=b.padding_mode), 0
+        z = _CONV[self.ndim](xin, a, None, b.stride, padding, b.dilation)
+        u = (self.B * self.scale).reshape(*self.B.shape, *(1,) * self.ndim)
+        return b(x) + _CONV[self.ndim](z, u)

@@ -1,0 +1,185 @@
+"""Adapter files: ``adapter.safetensors`` + ``adapter_config.json``, never pickle.
+
+The JSON holds the full AdapterConfig, the library version, free metadata (base model id, task)
+and a fingerprint of the base model (names, types and shapes of adapted layers and saved
+modules). Loading refuses a base whose fingerprint differs and a tensor file with missing,
+extra, mis-shaped or non-finite tensors, naming the first culprit, and leaves the model as it
+was when it refuses.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import AdapterConfig
+from .injector import STATE_ATTR, adapter_layers, fingerprint, inject, injection_state, plan
+
+WEIGHTS_NAME = "adapter.safetensors"
+CONFIG_NAME = "adapter_config.json"
+FORMAT = "lava-vision-adapter"
+
+
+class AdapterFileError(ValueError):
+    """An adapter folder that cannot be loaded onto this model; the message names the culprit."""
+
+
+def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors an adapter file holds: adapter factors and modules_to_save (all for ``full``)."""
+    state = injection_state(model)
+    if state.config.method == "full":
+        return {k: v for k, v in model.state_dict().items()}
+    out = {}
+    for lname, layer in adapter_layers(model):
+        for pname in layer.factor_names:
+            out[f"{lname}.{pname}" if lname else pname] = getattr(layer, pname)
+    for s in state.plan.saved_modules:
+        for k, v in model.get_submodule(s).state_dict().items():
+            out[f"{s}.{k}"] = v
+    return out
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file beside ``path`` and rename it over: a crash leaves the old file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_adapter(model: nn.Module, directory: str | os.PathLike, metadata: dict | None = None) -> Path:
+    """Write ``adapter.safetensors`` and ``adapter_config.json`` into ``directory``; return it."""
+    from .. import __version__
+
+    state = injection_state(model)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in adapter_state_dict(model).items()}
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS_NAME}.")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": FORMAT})
+        os.replace(tmp, directory / WEIGHTS_NAME)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    doc = {"format": FORMAT, "format_version": 1, "library_version": __version__,
+           "adapter_config": state.config.to_dict(), "fingerprint": state.fingerprint,
+           "trainable_params": state.plan.trainable_params, "base_params": state.plan.base_params,
+           "metadata": metadata or {}}
+    atomic_write_bytes(directory / CONFIG_NAME, json.dumps(doc, indent=2).encode())
+    return directory
+
+
+def read_adapter_config(directory: str | os.PathLike) -> dict:
+    """The parsed ``adapter_config.json`` of an adapter folder, checked for its format."""
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise AdapterFileError(f"{path}: no adapter config here (is {directory} an adapter folder?)")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise AdapterFileError(f"{path}: not valid JSON ({e})") from e
+    if doc.get("format") != FORMAT or "adapter_config" not in doc or "fingerprint" not in doc:
+        raise AdapterFileError(f"{path}: not a {FORMAT} config (missing format/adapter_config/fingerprint)")
+    return doc
+
+
+def compare_fingerprints(expected: dict, actual: dict, where: str) -> None:
+    """Raise naming the first layer whose name, type or shape differs."""
+    if expected.get("model_class") != actual.get("model_class"):
+        raise AdapterFileError(f"{where}: adapter was trained on a {expected.get('model_class')}, "
+                               f"this model is a {actual.get('model_class')}")
+    for section in ("adapted", "saved"):
+        exp, act = expected.get(section, {}), actual.get(section, {})
+        for name, spec in exp.items():
+            if name not in act:
+                raise AdapterFileError(f"{where}: base model has no {section} layer {name!r}")
+            if act[name] != spec:
+                raise AdapterFileError(f"{where}: layer {name!r} differs: adapter expects {spec}, "
+                                       f"base has {act[name]}")
+        for name in act:
+            if name not in exp:
+                raise AdapterFileError(f"{where}: base model has {section} layer {name!r} the adapter does not")
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise AdapterFileError(f"{path}: missing adapter weights file")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise AdapterFileError(f"{path}: unreadable or truncated safetensors file ({e})") from e
+
+
+def load_adapter(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
+    """Inject the adapter described in ``directory`` into ``model`` and load its weights.
+
+    If ``model`` already carries adapters their config must equal the file's. Raises
+    AdapterFileError (naming file, layer or tensor) and leaves ``model`` unchanged on any mismatch.
+    """
+    directory = Path(directory)
+    doc = read_adapter_config(directory)
+    try:
+        cfg = AdapterConfig.from_dict(doc["adapter_config"])
+    except (TypeError, ValueError) as e:
+        raise AdapterFileError(f"{directory / CONFIG_NAME}: bad adapter_config ({e})") from e
+    tensors = _read_tensors(directory / WEIGHTS_NAME)
+    for k, v in tensors.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise AdapterFileError(f"{directory / WEIGHTS_NAME}: tensor {k!r} has non-finite values")
+
+    state = getattr(model, STATE_ATTR, None)
+    injected_here = state is None
+    if injected_here:
+        p = plan(model, cfg)
+        compare_fingerprints(doc["fingerprint"], fingerprint(model, p), str(directory / CONFIG_NAME))
+        flags = {n: prm.requires_grad for n, prm in model.named_parameters()}
+        inject(model, cfg)
+    else:
+        if state.config.to_dict() != cfg.to_dict():
+            raise AdapterFileError(f"{directory / CONFIG_NAME}: adapter config differs from the adapters "
+                                   "already in this model")
+        compare_fingerprints(doc["fingerprint"], state.fingerprint, str(directory / CONFIG_NAME))
+    try:
+        targets = adapter_state_dict(model)
+        for k in targets:
+            if k not in tensors:
+                raise AdapterFileError(f"{directory / WEIGHTS_NAME}: missing tensor {k!r}")
+        for k, v in tensors.items():
+            if k not in targets:
+                raise AdapterFileError(f"{directory / WEIGHTS_NAME}: unexpected tensor {k!r}")
+            if tuple(v.shape) != tuple(targets[k].shape):
+                raise AdapterFileError(f"{directory / WEIGHTS_NAME}: tensor {k!r} has shape {list(v.shape)}, "
+                                       f"the model expects {list(targets[k].shape)}")
+    except AdapterFileError:
+        if injected_here:
+            _remove_adapters(model, flags)
+        raise
+    with torch.no_grad():
+        for k, v in tensors.items():
+            targets[k].copy_(v)
+    return model
+
+
+def _remove_adapters(model: nn.Module, flags: dict[str, bool]) -> None:
+    """Undo a fresh injection without merging (used when a load is refused)."""
+    for name, layer in list(adapter_layers(model)):
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, layer.base_layer)
+    delattr(model, STATE_ATTR)
+    for n, prm in model.named_parameters():
+        prm.requires_grad_(flags.get(n, prm.requires_grad))

@@ -1,0 +1,124 @@
+"""Run configuration: plain dataclasses that hold data, never callables.
+
+A recipe (``tasks/*.py``) builds one ``RunConfig`` and assigns it to a module-level ``config``.
+The resolved config of every run is written as JSON and ``RunConfig.from_dict`` rebuilds it:
+the task-specific sections (``model``, ``data``, ``loss``) are rebuilt with the dataclasses the
+task declares (``Task.model_config_cls`` ...).
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..adapters.config import AdapterConfig
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"  # adamw | sgd
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.9  # sgd only
+    module_lr: dict[str, float] = field(default_factory=dict)  # module pattern -> lr multiplier
+    grad_clip: float = 0.0  # max global grad norm; 0 = off
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "constant"  # constant | cosine | poly | onecycle
+    warmup_steps: int = 0
+    power: float = 0.9  # poly
+    min_lr_ratio: float = 0.0  # cosine / poly floor, as a fraction of the peak lr
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 1
+    max_steps: int = 0  # optimiser steps; 0 = run all epochs
+    batch_size: int = 4  # per process
+    grad_accum: int = 1
+    precision: str = "auto"  # auto (bf16 on a GPU that has it, else fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+    seed: int = 0
+    num_workers: int = 2
+    gradient_checkpointing: bool = False
+    log_every: int = 10  # steps
+    save_every: int = 0  # steps between `last/` checkpoints; 0 = end of each epoch
+    diagnostics: bool = False  # per-layer gradient variance and orthogonality error to TensorBoard
+
+
+@dataclass
+class EvalConfig:
+    split: str = "val"
+    every: int = 1  # epochs between evaluations; 0 = only at the end
+    batch_size: int = 1
+    main_metric: str = ""  # selects `best/`
+    mode: str = "max"  # max | min for main_metric
+    max_samples: int = 0  # 0 = the whole split
+    num_visualize: int = 4
+
+
+@dataclass
+class OutputConfig:
+    root: str = "runs"
+    name: str = ""  # run folder name; default: the recipe file's stem
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs. ``task`` names an entry of ``lava_vision.tasks.TASKS``."""
+
+    task: str
+    model: Any
+    data: Any
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    loss: Any = None
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        """Rebuild a RunConfig from ``to_dict`` output; unknown keys are refused."""
+        from ..tasks import get_task
+
+        task_cls = get_task(data["task"])
+        sections = {
+            "model": task_cls.model_config_cls, "data": task_cls.data_config_cls,
+            "loss": task_cls.loss_config_cls, "adapter": AdapterConfig, "optim": OptimConfig,
+            "schedule": ScheduleConfig, "train": TrainConfig, "eval": EvalConfig, "output": OutputConfig,
+        }
+        unknown = set(data) - set(sections) - {"task"}
+        if unknown:
+            raise ValueError(f"run config: unknown sections {sorted(unknown)}")
+        kwargs = {"task": data["task"]}
+        for key, klass in sections.items():
+            if key in data and data[key] is not None and klass is not None:
+                kwargs[key] = dataclass_from_dict(klass, data[key], key)
+        return cls(**kwargs)
+
+
+def dataclass_from_dict(klass: type, data: dict, where: str) -> Any:
+    """Build ``klass`` from a dict, recursing into nested dataclasses, turning JSON lists into
+    tuples where the field is a tuple, refusing unknown keys."""
+    hints = typing.get_type_hints(klass)
+    names = {f.name for f in dataclasses.fields(klass)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(names)}")
+    kwargs = {}
+    for k, v in data.items():
+        hint = hints.get(k)
+        if dataclasses.is_dataclass(hint) and isinstance(v, dict):
+            v = dataclass_from_dict(hint, v, f"{where}.{k}")
+        elif typing.get_origin(hint) is tuple and isinstance(v, list):
+            v = tuple(v)
+        kwargs[k] = v
+    return klass(**kwargs)

@@ -1,0 +1,56 @@
+"""The Task protocol: everything the generic trainer needs from a task, and nothing more.
+
+The trainer never imports a concrete task; it looks the task up by name in
+``lava_vision.tasks.TASKS`` and talks to it only through this protocol. Batches are dicts of
+tensors (plus optional lists of strings / paths) produced by the task's datasets.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from .config import RunConfig
+
+
+@runtime_checkable
+class Task(Protocol):
+    name: str
+    model_config_cls: type  # dataclass of RunConfig.model for this task
+    data_config_cls: type  # dataclass of RunConfig.data
+    loss_config_cls: type | None  # dataclass of RunConfig.loss, or None
+
+    def __init__(self, cfg: RunConfig) -> None: ...
+
+    def build_model(self) -> nn.Module:
+        """The base model with its pretrained weights (a missing checkpoint is an error, never a
+        silent random init) and any new head. The trainer injects the adapter afterwards.
+        Training and prediction must go through this module's ``forward`` (DDP hooks live there)."""
+
+    def build_dataset(self, split: str) -> Dataset:
+        """``split`` is "train", "val" or "test"; a missing folder raises FileNotFoundError naming it."""
+
+    def collate(self, samples: list[dict]) -> dict:
+        """Batch a list of samples (``torch.utils.data.default_collate`` is fine for most tasks)."""
+
+    def training_step(self, model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+        """Losses for one batch; must contain "loss" (the task loss; the trainer adds the
+        orthogonal regulariser). Other entries are logged."""
+
+    def predict(self, model: nn.Module, batch: dict) -> Any:
+        """Predictions for one batch in eval mode, ready for ``update_metrics``/``visualize``."""
+
+    def build_metrics(self) -> Any:
+        """A ``torchmetrics.MetricCollection`` (syncs across processes); ``compute()`` returns
+        a flat dict of scalars."""
+
+    def update_metrics(self, metrics: Any, preds: Any, batch: dict) -> None: ...
+
+    def per_sample_metrics(self, preds: Any, batch: dict) -> list[dict[str, float]]:
+        """One dict of metrics per sample (with an "id" key), for worst-first CSVs."""
+
+    def visualize(self, batch: dict, preds: Any, out_dir: Path, start_index: int) -> list[Path]:
+        """Write one PNG panel per sample into ``out_dir``; return the paths."""
