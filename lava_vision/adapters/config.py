@@ -28,7 +28,9 @@ class AdapterConfig:
     lam: strength of the column-orthogonal regulariser lam * ||F^T F - I||_F^2 (``lava`` only).
     targets / excludes: patterns on qualified module names. A pattern is a glob (``*.attn.qkv``),
         a regex (``re:blocks\\.[0-3]\\..*``) or a layer type (``type:Conv2d``). Excludes win over
-        targets. Every pattern must match something, or injection is refused.
+        targets. Every pattern must reach at least one adaptable layer, or injection is refused.
+        Layers of types without an adapter (norms, embeddings) are skipped when a pattern also
+        reaches supported layers, and are an error when they are all a pattern reaches.
     preset: a named target set for a model family (see ``presets.PRESETS``); its patterns are
         added to ``targets`` / ``excludes`` / ``fused``.
     overrides: pattern -> {"rank", "alpha", "lam"}. When several patterns match one layer, the

@@ -86,9 +86,10 @@ def adapter_layers(model: nn.Module) -> Iterator[tuple[str, AdapterLayer]]:
             yield name, module
 
 
-def _expanded_patterns(cfg: AdapterConfig) -> tuple[list[str], list[str], list[str], dict[str, str]]:
-    """(user targets, preset targets, excludes, fused) after expanding the preset."""
-    preset_targets, excludes, fused = [], list(cfg.excludes), {}
+def _expanded_patterns(cfg: AdapterConfig) -> tuple[list[str], list[str], list[str], dict[str, str], dict]:
+    """(user targets, preset targets, excludes, fused, overrides) after expanding the preset;
+    the user's fused/overrides entries come after (and so win over) the preset's."""
+    preset_targets, excludes, fused, overrides = [], list(cfg.excludes), {}, {}
     if cfg.preset is not None:
         if cfg.preset not in PRESETS:
             raise AdapterConfigError(f"adapter.preset={cfg.preset!r}: unknown; known presets: {sorted(PRESETS)}")
@@ -96,8 +97,10 @@ def _expanded_patterns(cfg: AdapterConfig) -> tuple[list[str], list[str], list[s
         preset_targets = list(p.get("targets", []))
         excludes += p.get("excludes", [])
         fused.update(p.get("fused", {}))
+        overrides.update(p.get("overrides", {}))
     fused.update(cfg.fused)
-    return list(cfg.targets), preset_targets, excludes, fused
+    overrides.update(cfg.overrides)
+    return list(cfg.targets), preset_targets, excludes, fused, overrides
 
 
 def _no_match_error(kind: str, pattern: str, names: list[str]) -> AdapterConfigError:
@@ -158,7 +161,7 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
             raise AdapterConfigError("adapter.method='frozen' trains only modules_to_save, which is empty")
         return result
 
-    user_targets, preset_targets, excludes, fused = _expanded_patterns(cfg)
+    user_targets, preset_targets, excludes, fused, overrides = _expanded_patterns(cfg)
     if not user_targets and not preset_targets:
         raise AdapterConfigError("adapter.targets is empty and no adapter.preset is set: nothing to adapt")
     excluded = {n for p in excludes for n in matching(p, named)}
@@ -166,30 +169,33 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
         if not matching(p, named):
             raise _no_match_error("excludes", p, names)
 
-    def adaptable(hits: list[str]) -> list[str]:
-        out = []
+    def adaptable(hits: list[str], what: str) -> list[str]:
+        """Supported layers among ``hits``. Unsupported layers with weights are skipped when the
+        pattern also reaches supported ones (``blocks.*`` skips norms) and are an error when they
+        are all the pattern reaches (``blocks.0.bn``)."""
+        out, unsupported = [], []
         for n in hits:
             m = model.get_submodule(n)
             if n in excluded or any(n == s or n.startswith(s + ".") for s in saved):
                 continue
             if next(m.children(), None) is not None or next(m.parameters(recurse=False), None) is None:
                 continue  # containers and parameter-free modules are not layers to adapt
-            if find_builder(cfg.method, m) is None:
-                raise AdapterConfigError(
-                    f"layer {n!r} of type {type(m).__name__} is targeted, but method {cfg.method!r} has "
-                    f"no adapter for it (supported: {supported_types(cfg.method)}); exclude it with "
-                    f"adapter.excludes")
-            out.append(n)
+            (out if find_builder(cfg.method, m) is not None else unsupported).append(n)
+        if not out and unsupported:
+            n = unsupported[0]
+            raise AdapterConfigError(
+                f"{what}: layer {n!r} of type {type(model.get_submodule(n)).__name__} is targeted, but "
+                f"method {cfg.method!r} has no adapter for it (supported: {supported_types(cfg.method)})")
         return out
 
     selected: list[str] = []
     for p in user_targets:
-        hits = adaptable(matching(p, named))
+        hits = adaptable(matching(p, named), f"adapter.targets pattern {p!r}")
         if not hits:
             raise _no_match_error("targets", p, names)
         selected += hits
     if preset_targets:
-        hits = adaptable([n for p in preset_targets for n in matching(p, named)])
+        hits = adaptable([n for p in preset_targets for n in matching(p, named)], f"adapter.preset={cfg.preset!r}")
         if not hits:
             raise AdapterConfigError(f"adapter.preset={cfg.preset!r} matches no adaptable layer of this model")
         selected += hits
@@ -205,7 +211,7 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
     for n in (n for n, _ in named if n in sel_set):  # model order
         layer = model.get_submodule(n)
         s = LayerSettings(cfg.rank, cfg.alpha, cfg.lam)
-        for p, values in cfg.overrides.items():
+        for p, values in overrides.items():
             if matches(p, n, layer):
                 s.rank = int(values.get("rank", s.rank))
                 s.alpha = float(values.get("alpha", s.alpha))

@@ -37,6 +37,8 @@ PRESETS: dict[str, dict] = {
                     "mlp\\.(fc1|fc2))",
                     "re:(neck|head)\\..*"],
         "excludes": ["type:BatchNorm2d", "type:LayerNorm", "type:Identity"],
+        # the last head conv has one output channel: its CP rank is at most 1
+        "overrides": {"head.conv3": {"rank": 1}},
     },
     # diffusers SDXL UNet: attention projections plus ResNet-block and sampler convs.
     "sdxl_unet": {

@@ -1,0 +1,28 @@
+# One-command set-up on a machine that has only Python 3.10+: a virtualenv with the pinned
+# torch/torchvision build and the package with every task and test extra.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+# The offline quickstart: fine-tune a committed base CNN with LAVA on a shifted distribution,
+# evaluate before/after, write pictures.
+demo: $(STAMP)
+	$(BIN)/python tools/quickstart.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python tools/benchmark_adapters.py
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,115 @@
+"""CP conv adapter: both execution paths equal a float64 dense reference built by einsum."""
+import copy
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from lava_vision.adapters import CPConv, FlatLoRAConv
+
+DT = torch.float64
+
+CASES = [
+    (nn.Conv2d(8, 12, (3, 5), stride=2, padding=(1, 2), dilation=(1, 2), groups=4, padding_mode="reflect"), (2, 8, 17, 19)),
+    (nn.Conv2d(6, 10, 3, padding="same", padding_mode="circular"), (2, 6, 9, 9)),
+    (nn.Conv2d(6, 10, 3, padding=1, padding_mode="replicate", bias=False), (1, 6, 8, 7)),
+    (nn.Conv2d(8, 8, 3, padding=1, groups=8), (2, 8, 9, 9)),  # depthwise
+    (nn.Conv2d(4, 6, 1), (2, 4, 5, 5)),
+    (nn.Conv1d(6, 4, 3, stride=2, groups=2), (2, 6, 11)),
+    (nn.Conv3d(4, 6, (1, 3, 3), padding=(0, 1, 1)), (1, 4, 3, 7, 7)),
+    (nn.ConvTranspose2d(8, 12, (4, 3), stride=2, padding=1, output_padding=1, groups=2), (2, 8, 5, 6)),
+    (nn.ConvTranspose1d(4, 6, 4, stride=4), (2, 4, 5)),
+    (nn.ConvTranspose3d(4, 4, 2, stride=2, dilation=1), (1, 4, 2, 3, 3)),
+]
+
+
+def reference_delta(a: CPConv) -> torch.Tensor:
+    """dW = s * sum_r U o V o K_1 o ... written out per layout (transposed: V first)."""
+    ks = [getattr(a, f"K{i + 1}") for i in range(a.ndim)]
+    letters = "hwd"[: a.ndim]
+    modes = ",".join(f"{c}r" for c in letters)
+    if a.transposed:
+        return torch.einsum(f"ir,or,{modes}->io{letters}", a.V, a.U, *ks) * a.scale
+    return torch.einsum(f"or,ir,{modes}->oi{letters}", a.U, a.V, *ks) * a.scale
+
+
+def randomise(a) -> None:
+    g = torch.Generator().manual_seed(3)
+    for n in a.factor_names:
+        p = getattr(a, n)
+        p.data = torch.randn(p.shape, generator=g, dtype=p.dtype)
+
+
+@pytest.mark.parametrize("conv,shape", CASES, ids=lambda c: type(c).__name__ if isinstance(c, nn.Module) else "")
+@pytest.mark.parametrize("path", ["kernel", "factored"])
+def test_cp_paths_match_dense_reference(conv, shape, path):
+    torch.manual_seed(0)
+    conv = copy.deepcopy(conv).double()
+    x = torch.randn(shape, dtype=DT)
+    a = CPConv(conv, rank=3, alpha=6.0, scale=2.0, lam=0.1, regularize=["U"], path=path)
+    randomise(a)
+    dense = copy.deepcopy(conv)
+    dense.weight.data = conv.weight.data + reference_delta(a).detach()
+    assert torch.allclose(a(x), dense(x), rtol=1e-10, atol=1e-10)
+    # the layer's own delta_weight is the same tensor as the reference (single truth for merge)
+    assert torch.allclose(a.delta_weight(), reference_delta(a), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("conv,shape", CASES)
+def test_cp_parameter_count_is_exact(conv, shape):
+    r = 4
+    a = CPConv(copy.deepcopy(conv), rank=r, alpha=4, scale=1.0, lam=0.0, regularize=[])
+    w = conv.weight.shape
+    g = conv.groups
+    if isinstance(conv, nn.modules.conv._ConvTransposeNd):
+        c_in, c_out = w[0], w[1] * g
+        expected = r * (c_in + c_out // g + sum(w[2:]))
+    else:
+        c_out, c_in = w[0], w[1] * g
+        expected = r * (c_out + c_in // g + sum(w[2:]))
+    assert a.num_adapter_params() == expected
+    assert sum(p.numel() for n, p in a.named_parameters() if not n.startswith("base_layer")) == expected
+
+
+@pytest.mark.parametrize("conv,shape", CASES[:4] + CASES[7:8])
+def test_init_is_exactly_zero_and_all_factors_get_gradients(conv, shape):
+    torch.manual_seed(0)
+    conv = copy.deepcopy(conv).double()
+    x = torch.randn(shape, dtype=DT)
+    a = CPConv(conv, rank=3, alpha=3.0, scale=1.0, lam=0.1, regularize=["U"], path="factored")
+    assert torch.count_nonzero(a.delta_weight()) == 0
+    u = a.U.detach()  # the regularised factor starts with orthonormal columns: penalty 0
+    assert torch.allclose(u.T @ u, torch.eye(3, dtype=DT), atol=1e-12)
+    assert torch.equal(a(x), conv(x)) or torch.allclose(a(x), conv(x), rtol=0, atol=1e-14)
+    opt = torch.optim.SGD([getattr(a, n) for n in a.factor_names], lr=0.1)
+    seen = {n: False for n in a.factor_names}
+    for _ in range(2):
+        opt.zero_grad()
+        a(x).square().mean().backward()
+        for n in a.factor_names:
+            seen[n] |= bool(getattr(a, n).grad.abs().sum() > 0)
+        opt.step()
+    assert all(seen.values()), seen
+
+
+def test_auto_path_picks_from_shape():
+    from lava_vision.adapters.conv_cp import choose_path
+    big = nn.Conv2d(256, 256, 3, padding=1)
+    assert choose_path(big, 8) == "factored"  # 3*8*(256+9+256) << 256*256*9
+    tiny = nn.Conv2d(4, 4, 1)
+    assert choose_path(tiny, 8) == "kernel"
+
+
+@pytest.mark.parametrize("path", ["kernel", "factored"])
+def test_flat_lora_conv_matches_reshaped_matrix(path):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(6, 10, 3, stride=2, padding=1, padding_mode="reflect").double()
+    x = torch.randn(2, 6, 9, 9, dtype=DT)
+    a = FlatLoRAConv(conv, rank=4, alpha=8, scale=2.0, path=path)
+    randomise(a)
+    ref = copy.deepcopy(conv)
+    ref.weight.data = conv.weight.data + (2.0 * a.B @ a.A).detach().reshape(10, 6, 3, 3)
+    assert torch.allclose(a(x), ref(x), rtol=1e-10, atol=1e-10)
+    assert a.num_adapter_params() == 4 * (10 + 6 * 9)
+    assert math.isclose(float(FlatLoRAConv(nn.Conv2d(6, 10, 3).double(), 4, 8, 2.0).delta_weight().abs().sum()), 0.0)
