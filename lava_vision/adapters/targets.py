@@ -45,6 +45,8 @@ PRESETS: dict[str, dict] = {
         "targets": ["*.attn*.to_q", "*.attn*.to_k", "*.attn*.to_v", "*.attn*.to_out.0",
                     "*.resnets.*.conv1", "*.resnets.*.conv2", "*.resnets.*.conv_shortcut",
                     "*samplers.*.conv"],
+        # a training module that also holds the VAE must not adapt the VAE's look-alike layers
+        "excludes": ["vae.*"],
     },
 }
 
