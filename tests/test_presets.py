@@ -27,7 +27,7 @@ def test_sam_preset_leaves_prompt_encoder_and_iou_head_frozen():
     want = {f"image_encoder.{n}" for n in enc if n.startswith(("blocks", "neck"))}
     want |= {f"mask_decoder.{n}" for n, x in m.mask_decoder.named_modules()
              if isinstance(x, (nn.Linear, nn.ConvTranspose2d))
-             and n.startswith(("transformer", "output_upscaling", "output_hypernetworks_mlps"))}
+             and n.startswith(("transformer", "output_upscaling", "output_hypernetworks_mlps.0."))}
     assert got == want
     assert not any(n.startswith(("prompt_encoder", "mask_decoder.iou_prediction_head")) for n in got)
     assert {"image_encoder.neck.0", "image_encoder.neck.2", "mask_decoder.output_upscaling.0",

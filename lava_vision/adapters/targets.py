@@ -26,7 +26,9 @@ PRESETS: dict[str, dict] = {
         "targets": ["image_encoder.blocks.*.attn.qkv", "image_encoder.blocks.*.attn.proj",
                     "image_encoder.blocks.*.mlp.lin1", "image_encoder.blocks.*.mlp.lin2",
                     "image_encoder.neck.*", "mask_decoder.transformer.*",
-                    "mask_decoder.output_upscaling.*", "mask_decoder.output_hypernetworks_mlps.*"],
+                    "mask_decoder.output_upscaling.*",
+                    # prompt-free, one mask token: only the first hypernetwork MLP is used
+                    "mask_decoder.output_hypernetworks_mlps.0.*"],
         "excludes": ["type:LayerNorm", "type:LayerNorm2d"],
     },
     # transformers Depth-Anything: DINOv2 attention/MLP linears (5.x and 4.x names) and every

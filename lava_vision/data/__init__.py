@@ -1,0 +1,1 @@
+"""Dataset readers, paired transforms and procedurally generated data for every task."""

@@ -1,0 +1,1 @@
+"""Prompt-free binary segmentation with Segment Anything (SegmentationTask in task.py)."""

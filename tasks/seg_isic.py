@@ -1,0 +1,19 @@
+"""SAM vit_b + LAVA on skin lesions (paper Table 12): ISIC 2017 train -> ISIC 2017 test.
+Data layout: datasets/segmentation/README.md. Checkpoint: sam_vit_b_01ec64.pth."""
+from lava_vision.adapters import AdapterConfig
+from lava_vision.tasks.segmentation.config import SamModelConfig, SegDataConfig, SegLossConfig
+from lava_vision.train.config import EvalConfig, OptimConfig, RunConfig, TrainConfig
+
+config = RunConfig(
+    task="segmentation",
+    model=SamModelConfig(arch="vit_b", checkpoint="checkpoints/sam_vit_b_01ec64.pth"),
+    data=SegDataConfig(root="datasets/segmentation/isic2017",
+                       splits={"train": "train.csv", "val": "val.csv", "test": "test.csv"}, image_size=1024),
+    # rank 3, alpha 32, orthogonal strength 1.0; "Multiplier lambda = 4" read as LoRA+'s lr ratio
+    # of B over A (Hayou et al., which the paper cites); CP conv factors keep the base lr.
+    adapter=AdapterConfig(method="lava", preset="sam", rank=3, alpha=32, lam=1.0, factor_lr={"B": 4.0}),
+    loss=SegLossConfig(name="structure"),
+    optim=OptimConfig(name="adamw", lr=1e-3),
+    train=TrainConfig(epochs=30, batch_size=4),
+    eval=EvalConfig(split="val", main_metric="iou", mode="max"),
+)
