@@ -1,0 +1,67 @@
+"""Build a run's pieces from a RunConfig: task + base model + adapter, or a trained adapter reloaded."""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from ..adapters import Plan, inject, load_adapter
+from ..tasks import get_task
+from .checkpoint import find_adapter_dir
+from .config import RunConfig
+
+if TYPE_CHECKING:
+    from accelerate import PartialState
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def build_run(cfg: RunConfig) -> tuple[object, nn.Module, Plan]:
+    """``(task, model, plan)``: the task, its base model (pretrained weights) with the adapter injected."""
+    task, model = build_base(cfg)
+    plan = inject(model, cfg.adapter)
+    return task, model, plan
+
+
+def build_base(cfg: RunConfig) -> tuple[object, nn.Module]:
+    """``(task, model)``: the base model without any adapter (the "before" of a comparison)."""
+    task = get_task(cfg.task)(cfg)
+    return task, task.build_model()
+
+
+def load_trained(cfg: RunConfig, adapter_dir: str | os.PathLike) -> tuple[object, nn.Module]:
+    """``(task, model)``: the base model with the adapter of ``adapter_dir`` (a run or adapter folder)."""
+    directory = find_adapter_dir(adapter_dir)
+    task, model = build_base(cfg)
+    load_adapter(model, directory)
+    return task, model
+
+
+def distributed_state() -> "PartialState":
+    """This process's place in a (possibly) multi-process run. ``cpu=True`` without a GPU: Accelerate
+    otherwise treats a CPU-only ``torchrun`` launch as N independent single processes."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> bf16 on a GPU that has it, fp16 on other GPUs, fp32 elsewhere. Returns fp32|bf16|fp16."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"train.precision={precision!r}: expected one of {PRECISIONS}")
+    on_gpu = device.type == "cuda"
+    if precision == "auto":
+        return ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if on_gpu else "fp32"
+    if precision == "fp16" and not on_gpu:
+        raise ValueError("train.precision=fp16 needs a GPU; use fp32 or bf16 on CPU")
+    return precision
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context for a resolved precision (a no-op for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)

@@ -1,0 +1,75 @@
+"""Evaluation over the Task protocol, correct under several processes.
+
+Each process evaluates its own disjoint share of the split (no padding duplicates, see
+``data.eval_loader``) and updates the task's torchmetrics collection; ``compute()`` then sums the
+metric states across processes, so the numbers cover every sample exactly once.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from accelerate.utils import send_to_device
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..adapters import train_mode
+from .build import autocast, distributed_state
+from .data import eval_loader
+
+
+def batch_len(batch: Any) -> int:
+    """Number of samples in a collated batch (first tensor's or list's leading size)."""
+    values = batch.values() if isinstance(batch, dict) else batch
+    for v in values:
+        if isinstance(v, torch.Tensor) and v.ndim > 0:
+            return v.shape[0]
+        if isinstance(v, (list, tuple)):
+            return len(v)
+    raise ValueError("cannot tell the batch size: the batch holds no tensor or list")
+
+
+def predictions(task: Any, model: nn.Module, split: str, batch_size: int, max_samples: int = 0, *,
+                precision: str = "fp32", desc: str = "") -> Iterator[tuple[dict, Any]]:
+    """Yield ``(batch, preds)`` over this process's share of ``split``, model in eval mode, no grad.
+    The model's training mode is restored when the iteration ends."""
+    state = distributed_state()
+    dataset = task.build_dataset(split)
+    loader = eval_loader(dataset, task.collate, batch_size, max_samples, state.process_index, state.num_processes)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for batch in tqdm(loader, desc=desc or f"eval {split}", disable=not state.is_main_process,
+                              dynamic_ncols=True, leave=False):
+                batch = send_to_device(batch, device)
+                with autocast(precision, device):
+                    preds = task.predict(model, batch)
+                yield batch, preds
+    finally:
+        if was_training:
+            train_mode(model)
+
+
+def evaluate(task: Any, model: nn.Module, split: str = "val", batch_size: int = 1, max_samples: int = 0, *,
+             precision: str = "fp32", pictures_dir: Path | None = None, num_pictures: int = 0) -> dict[str, float]:
+    """Metrics of ``model`` on ``split`` (the first ``max_samples`` samples; 0 = all), as floats.
+
+    Call it on every process of a multi-process run (the metric sync is collective). With
+    ``pictures_dir``, the main process also writes ``task.visualize`` panels for about
+    ``num_pictures`` samples (whole batches).
+    """
+    state = distributed_state()
+    metrics = task.build_metrics().to(next(model.parameters()).device)
+    drawn = 0
+    for batch, preds in predictions(task, model, split, batch_size, max_samples, precision=precision):
+        task.update_metrics(metrics, preds, batch)
+        if pictures_dir is not None and state.is_main_process and drawn < num_pictures:
+            Path(pictures_dir).mkdir(parents=True, exist_ok=True)
+            task.visualize(batch, preds, Path(pictures_dir), drawn)
+            drawn += batch_len(batch)
+    values = metrics.compute()
+    metrics.reset()
+    return {k: float(v) for k, v in values.items()}

@@ -1,0 +1,80 @@
+"""What the command-line tools share: the recipe + ``--set`` arguments, adapter selection, tables,
+and turning user mistakes into one-line errors (set LAVA_VISION_DEBUG=1 for the traceback)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python tools/x.py` from a checkout without an installed package
+    sys.path.insert(0, str(ROOT))
+
+from lava_vision.adapters import AdapterConfigError, AdapterFileError  # noqa: E402
+from lava_vision.train import CheckpointError, NonFiniteLossError, RecipeError, RunConfig  # noqa: E402
+from lava_vision.train import apply_overrides, load_recipe  # noqa: E402
+
+USER_ERRORS = (FileNotFoundError, FileExistsError, RecipeError, AdapterFileError, AdapterConfigError,
+               CheckpointError, NonFiniteLossError, KeyError, ValueError)
+
+SET_HELP = ("override recipe fields, type-checked: --set optim.lr=3e-4 adapter.rank=8 "
+            "'optim.module_lr={\"head\": 10}'. Put RECIPE before --set.")
+
+
+def parser(prog: str, description: str, examples: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog="examples:\n" + examples,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", metavar="RECIPE", help="recipe file, e.g. tasks/depth_nyu.py (a Python file "
+                   "that builds a RunConfig named `config`)")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=SET_HELP)
+    return p
+
+
+def add_adapter_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--adapter", metavar="RUN_OR_DIR",
+                   help="trained adapter: a run folder (uses best/, else last/) or an adapter folder")
+    p.add_argument("--no-adapter", action="store_true",
+                   help="also evaluate the base model without adapter (the 'before' of a comparison)")
+    p.add_argument("--split", default=None, help="dataset split (default: the recipe's eval.split)")
+
+
+def load_config(args: argparse.Namespace) -> RunConfig:
+    cfg = load_recipe(args.recipe)
+    return apply_overrides(cfg, args.set)
+
+
+def run_tool(main: Callable[[], None]) -> None:
+    """Run ``main``; a user mistake exits with status 2 and one line on stderr, not a traceback."""
+    try:
+        main()
+    except USER_ERRORS as e:
+        if os.environ.get("LAVA_VISION_DEBUG"):
+            raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"error: {msg}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def is_main_process() -> bool:
+    from lava_vision.train import distributed_state
+
+    return distributed_state().is_main_process
+
+
+def metrics_table(columns: dict[str, dict[str, float]]) -> str:
+    """Rows = metric names, one column per entry of ``columns``; adds a delta column for two."""
+    names = list(dict.fromkeys(k for col in columns.values() for k in col))
+    heads = list(columns) + (["delta"] if len(columns) == 2 else [])
+    width = max([len(n) for n in names] + [6])
+    lines = [f"{'metric':<{width}}  " + "  ".join(f"{h:>12}" for h in heads)]
+    for n in names:
+        vals = [col.get(n) for col in columns.values()]
+        if len(vals) == 2 and None not in vals:
+            vals.append(vals[1] - vals[0])
+        lines.append(f"{n:<{width}}  " + "  ".join(f"{v:>12.6g}" if v is not None else f"{'-':>12}" for v in vals))
+    return "\n".join(lines)

@@ -1,0 +1,68 @@
+#!/usr/bin/env python
+"""Evaluate a trained adapter (and/or the base model) on a split; print a table, write JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import _common
+
+EXAMPLES = """\
+  python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --split test
+  python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --no-adapter   # before | after | delta
+  python tools/eval.py tasks/depth_nyu.py --no-adapter --out base_metrics.json
+
+The JSON goes to --out, else into the adapter's run folder as eval_<split>.json."""
+
+
+def output_path(args: argparse.Namespace, adapter_dir: Path | None, split: str) -> Path | None:
+    if args.out:
+        return Path(args.out)
+    if adapter_dir is not None and (adapter_dir.parent / "config.json").is_file():
+        return adapter_dir.parent / f"eval_{split}.json"  # adapter_dir is best/ or last/ of a run
+    return None
+
+
+def main() -> None:
+    p = _common.parser("tools/eval.py", "Evaluate a trained adapter and/or the base model on a dataset split.",
+                       EXAMPLES)
+    _common.add_adapter_args(p)
+    p.add_argument("--out", help="write the metrics JSON here")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the recipe's eval.batch_size")
+    p.add_argument("--max-samples", type=int, default=None, help="evaluate the first N samples (default: "
+                   "the recipe's eval.max_samples; 0 = all)")
+    args = p.parse_args()
+    if not args.adapter and not args.no_adapter:
+        p.error("give --adapter RUN_OR_DIR, --no-adapter, or both")
+    cfg = _common.load_config(args)
+    from lava_vision.train import (build_base, distributed_state, evaluate, find_adapter_dir, load_trained,
+                                   resolve_precision)
+
+    adapter_dir = find_adapter_dir(args.adapter) if args.adapter else None
+    split = args.split or cfg.eval.split
+    device = distributed_state().device
+    opts = dict(split=split, batch_size=args.batch_size or cfg.eval.batch_size,
+                max_samples=cfg.eval.max_samples if args.max_samples is None else args.max_samples,
+                precision=resolve_precision(cfg.train.precision, device))
+    results: dict[str, dict[str, float]] = {}
+    if args.no_adapter:
+        task, model = build_base(cfg)
+        results["before"] = evaluate(task, model.to(device), **opts)
+    if adapter_dir is not None:
+        task, model = load_trained(cfg, adapter_dir)
+        results["after"] = evaluate(task, model.to(device), **opts)
+    if not _common.is_main_process():
+        return
+    print(f"{cfg.task} on split {split!r}" + (f", adapter {adapter_dir}" if adapter_dir else ""))
+    print(_common.metrics_table(results))
+    out = output_path(args, adapter_dir, split)
+    if out is not None:
+        doc = {"task": cfg.task, "split": split, "adapter": str(adapter_dir) if adapter_dir else None, **results}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    _common.run_tool(main)
