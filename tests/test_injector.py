@@ -134,3 +134,13 @@ def test_param_groups_multipliers_and_no_decay():
     assert by_id[id(m.head.weight)] == (10.0, 0.1)
     assert by_id[id(m.head.bias)] == (10.0, 0.0)
     assert sum(len(g["params"]) for g in groups) == sum(1 for q in m.parameters() if q.requires_grad)
+
+
+def test_user_override_order_beats_preset_override():
+    """A user override on the preset's own key keeps the user's order: the later user entry wins."""
+    import tiny_models as tm
+    m = tm.tiny_depth_anything()
+    cfg = AdapterConfig(rank=1, preset="depth_anything",
+                        overrides={"head.*": {"lam": 0.3}, "head.conv3": {"rank": 1, "lam": 0.05}})
+    rows = {r.name: r for r in plan(m, cfg).rows}
+    assert rows["head.conv3"].lam == 0.05 and rows["head.conv1"].lam == 0.3

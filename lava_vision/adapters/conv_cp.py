@@ -9,8 +9,11 @@ with U over output channels, V over (per-group) input channels and one K_i per k
 kernel is never flattened. Two execution paths compute the same output:
 
 * ``kernel``: build dW and run one conv with W + dW;
-* ``factored``: 1x1 conv (V) -> per-rank depthwise conv with the outer-product kernel
-  K_1 o ... o K_d carrying the base stride / padding / dilation / padding_mode -> 1x1 conv (U).
+* ``factored``: a rank-R conv whose kernel V o K_1 o ... o K_d (``R x c_in/g x k...``, built
+  from the factors, never from dW) carries the base stride / padding / dilation / padding_mode,
+  then a 1x1 conv with U. (A three-conv variant, 1x1 V -> per-rank depthwise K -> 1x1 U, has
+  fewer FLOPs but was 1.3-1.9x slower on an H200 in tools/benchmark_adapters.py: kernel
+  launches, not FLOPs, dominate at these sizes.)
 """
 from __future__ import annotations
 
@@ -43,8 +46,8 @@ def choose_path(conv: _ConvNd, rank: int) -> str:
 
     Per output pixel, the kernel path adds the weight-gradient conv of the full kernel,
     ``c_out * c_in/g * prod(k)`` multiply-adds; the factored path adds forward + two backward
-    passes of three small convs, ``3 R (c_in * stride^d + g * prod(k) + c_out)``. Small convs are
-    less efficient per FLOP, hence the measured ``FACTORED_FLOP_RATIO``.
+    passes of its rank-R conv and 1x1 conv, ``3 R (c_in * prod(k) + c_out)``. The factored path
+    wins unless the kernel is tiny (depthwise convs, few channels).
     """
     w = conv.weight
     out_mode, in_mode = conv_modes(conv)
@@ -52,11 +55,8 @@ def choose_path(conv: _ConvNd, rank: int) -> str:
     c_out = w.shape[0] if out_mode == 0 else w.shape[1] * g
     c_in = w.shape[1] * g if in_mode == 1 else w.shape[0]
     k = math.prod(w.shape[2:])
-    stride = math.prod(conv.stride)
-    if isinstance(conv, _ConvTransposeNd):  # input pixels are fewer than output pixels
-        stride = 1.0 / stride
     kernel_cost = c_out * (c_in // g) * k
-    factored_cost = 3 * rank * (c_in * stride + g * k + c_out)
+    factored_cost = 3 * rank * (c_in * k + c_out)
     return "factored" if factored_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
 
 
@@ -138,34 +138,38 @@ class CPConv(AdapterLayer):
         return _CONV_T[self.ndim](x, weight, b.bias, b.stride, b.padding,
                                   self._output_padding(x, output_size), b.groups, b.dilation)
 
-    def _spatial_kernel(self) -> torch.Tensor:
-        """Per-rank outer product of the K_i, scaled: ``R x k_1 x ... x k_d``."""
-        modes = _LETTERS[: self.ndim]
-        eq = ",".join(f"{m}r" for m in modes) + "->r" + modes
-        return torch.einsum(eq, *self.kernels) * self.scale
+    def _input_kernel(self) -> torch.Tensor:
+        """The rank-R "down" kernel V o K_1 o ... o K_d, scaled, never a full-size dW.
+
+        Convs: ``g*R x c_in/g x k...`` (the same V for every group). Transposed convs (their
+        weight is ``in x out/g x k...``): ``c_in x R x k...``.
+        """
+        d, r, g = self.ndim, self.rank, self.base_layer.groups
+        modes = _LETTERS[: d]
+        ks = ",".join(f"{m}r" for m in modes)
+        if self.transposed:
+            return torch.einsum(f"ir,{ks}->ir{modes}", self.V, *self.kernels) * self.scale
+        down = torch.einsum(f"ir,{ks}->ri{modes}", self.V, *self.kernels) * self.scale
+        return down.repeat(g, *(1,) * (d + 1)) if g > 1 else down
 
     def _forward_factored(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        """base(x) + U(down(x)): a rank-R conv carrying the base geometry, then a grouped 1x1."""
         b, d, r, g = self.base_layer, self.ndim, self.rank, self.base_layer.groups
-        ones = (1,) * d
-        y = b(x, output_size) if self.transposed else b(x)
-        spatial = self._spatial_kernel().repeat(g, *ones).unsqueeze(1)  # gR x 1 x k...
-        if not self.transposed:
-            v = self.V.t().repeat(g, 1).reshape(g * r, -1, *ones)  # gR x c_in/g x 1...
-            z = _CONV[d](x, v, groups=g)
-            if b.padding_mode != "zeros":  # padding commutes with the channel mixing above
-                z = F.pad(z, b._reversed_padding_repeated_twice, mode=b.padding_mode)
-                z = _CONV[d](z, spatial, None, b.stride, 0, b.dilation, g * r)
-            else:
-                z = _CONV[d](z, spatial, None, b.stride, b.padding, b.dilation, g * r)
-            u = self.U.reshape(-1, r, *ones)  # c_out x R x 1...
+        down = self._input_kernel()
+        if self.transposed:
+            y = b(x, output_size)
+            z = _CONV_T[d](x, down, None, b.stride, b.padding, self._output_padding(x, output_size), g,
+                           b.dilation)
+            u = self.U.repeat(g, 1) if g > 1 else self.U
         else:
-            c_in_g = self.V.shape[0] // g
-            v = self.V.reshape(g, c_in_g, r).transpose(1, 2).reshape(g * r, c_in_g, *ones)
-            z = _CONV[d](x, v, groups=g)
-            z = _CONV_T[d](z, spatial, None, b.stride, b.padding,
-                           self._output_padding(x, output_size), g * r, b.dilation)
-            u = self.U.repeat(g, 1).reshape(-1, r, *ones)  # c_out x R x 1...
-        return y + _CONV[d](z, u, groups=g)
+            y = b(x)
+            if b.padding_mode != "zeros":
+                z = _CONV[d](F.pad(x, b._reversed_padding_repeated_twice, mode=b.padding_mode), down, None,
+                             b.stride, 0, b.dilation, g)
+            else:
+                z = _CONV[d](x, down, None, b.stride, b.padding, b.dilation, g)
+            u = self.U
+        return y + _CONV[d](z, u.reshape(-1, r, *(1,) * d), groups=g)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", path={self.path}"

@@ -78,6 +78,7 @@ class InjectionState:
     config: AdapterConfig
     plan: Plan
     fingerprint: dict
+    layers: list | None = None  # the adapter modules, in model order (for per-step loops)
 
 
 def adapter_layers(model: nn.Module) -> Iterator[tuple[str, AdapterLayer]]:
@@ -97,9 +98,10 @@ def _expanded_patterns(cfg: AdapterConfig) -> tuple[list[str], list[str], list[s
         preset_targets = list(p.get("targets", []))
         excludes += p.get("excludes", [])
         fused.update(p.get("fused", {}))
-        overrides.update(p.get("overrides", {}))
+        overrides.update({k: v for k, v in p.get("overrides", {}).items() if k not in cfg.overrides})
+    fused = {k: v for k, v in fused.items() if k not in cfg.fused}
     fused.update(cfg.fused)
-    overrides.update(cfg.overrides)
+    overrides.update(cfg.overrides)  # re-inserted keys go last, so the user's order decides
     return list(cfg.targets), preset_targets, excludes, fused, overrides
 
 
@@ -268,7 +270,7 @@ def inject(model: nn.Module, config: AdapterConfig) -> Plan:
     built = sum(layer.num_adapter_params() for _, layer in adapter_layers(model))
     if built != p.adapter_params:  # the plan's numbers are a promise; keep it honest
         raise RuntimeError(f"adapter parameter count {built} differs from the plan's {p.adapter_params}")
-    setattr(model, STATE_ATTR, InjectionState(config, p, fp))
+    setattr(model, STATE_ATTR, InjectionState(config, p, fp, [m for _, m in adapter_layers(model)]))
     return p
 
 

@@ -11,31 +11,44 @@ from collections import defaultdict
 import torch
 from torch import nn
 
-from .injector import adapter_layers
+from .injector import STATE_ATTR, adapter_layers
 
 
 def orthogonal_penalty(model: nn.Module) -> torch.Tensor:
-    """lam-weighted sum over all adapter layers; a zero scalar when nothing is regularised."""
-    groups: dict[tuple, list[tuple[torch.Tensor, float]]] = defaultdict(list)
-    device = None
-    for _, layer in adapter_layers(model):
+    """lam-weighted sum over all adapter layers; a zero scalar when nothing is regularised.
+
+    One batched matmul per factor shape; the identity is taken off the Gram's diagonal in place
+    (exact, unlike expanding the square, which cancels catastrophically near orthonormality).
+    """
+    groups: dict[tuple, tuple[list[torch.Tensor], list[float]]] = defaultdict(lambda: ([], []))
+    for layer in _adapter_modules(model):
         if layer.lam <= 0 or layer.merged or layer.disabled:
             continue
         for f in layer.regularized_factors(getattr(layer, "regularize", [])):
-            groups[(tuple(f.shape[1:]), f.dtype, f.device)].append((f, layer.lam))
-            device = f.device
+            mats, lams = groups[(tuple(f.shape[1:]), f.dtype, f.device)]
+            mats.append(f)
+            lams += [layer.lam] * f.shape[0]
     if not groups:
         p = next(model.parameters(), None)
-        return torch.zeros((), device=p.device if p is not None else device)
+        return torch.zeros((), device=p.device if p is not None else None)
     total = None
-    for (shape, dtype, dev), items in groups.items():
-        f = torch.cat([t for t, _ in items])  # n x rows x R
-        lam = torch.cat([torch.full((t.shape[0],), l, dtype=dtype, device=dev) for t, l in items])
-        gram = f.transpose(1, 2) @ f
-        gram = gram - torch.eye(shape[1], dtype=dtype, device=dev)
-        term = (lam * gram.square().sum(dim=(1, 2))).sum()
+    for (shape, dtype, dev), (mats, lams) in groups.items():
+        f = torch.cat(mats) if len(mats) > 1 else mats[0]  # n x rows x R
+        gram = torch.bmm(f.transpose(1, 2), f)
+        gram.diagonal(dim1=1, dim2=2).sub_(1.0)  # bmm's backward needs f, not gram
+        per = gram.square().sum(dim=(1, 2))
+        term = (torch.tensor(lams, dtype=dtype).to(dev, non_blocking=True) * per).sum()
         total = term if total is None else total + term.to(total.dtype)
     return total
+
+
+def _adapter_modules(model: nn.Module) -> list:
+    """Adapter layers, from the list recorded at injection when there is one (walking every
+    module of a large model on each training step costs more than the penalty itself)."""
+    state = getattr(model, STATE_ATTR, None)
+    if state is not None and state.layers is not None:
+        return state.layers
+    return [layer for _, layer in adapter_layers(model)]
 
 
 def orthogonality_errors(model: nn.Module) -> dict[str, float]:
