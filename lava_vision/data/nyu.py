@@ -1,0 +1,156 @@
+"""NYU Depth v2 readers: the "sync" layout with split files, and the official labeled ``.mat``.
+
+Sync layout (BTS / ZoeDepth / Depth-Anything V1): a split file with lines
+``/kitchen_0028b/rgb_00045.jpg /kitchen_0028b/sync_depth_00045.png 518.8579`` (image, depth,
+focal), paths relative to a data root; depth PNGs are uint16 millimetres (0 = invalid).
+24,231 training lines, 654 test lines.
+
+Labeled ``nyu_depth_v2_labeled.mat`` (MATLAB v7.3 = HDF5): ``images`` stored as
+``N x 3 x W x H`` uint8 and ``depths`` as ``N x W x H`` float metres, i.e. transposed from MATLAB's
+view; the 654-image test split is ``testNdxs`` (1-based) of the official ``splits.mat``.
+
+Items: ``{"rgb": H x W x 3 uint8, "depth": H x W float32 metres, "id": str}``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from torch.utils.data import Dataset
+
+
+class NYUDataError(ValueError):
+    """A data file or split line that cannot be read as NYU RGB-D, named in the message."""
+
+
+def read_split_file(split_file: str | Path) -> list[tuple[str, str, float]]:
+    """``(image, depth, focal)`` per non-empty line; a malformed line is an error naming file and line."""
+    path = Path(split_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"NYU split file {str(path)!r} does not exist")
+    rows = []
+    for no, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 3:
+            raise NYUDataError(f"{path}:{no}: expected 'image depth focal', got {line!r}")
+        try:
+            focal = float(parts[2])
+        except ValueError:
+            raise NYUDataError(f"{path}:{no}: focal {parts[2]!r} is not a number") from None
+        rows.append((parts[0].lstrip("/"), parts[1].lstrip("/"), focal))
+    if not rows:
+        raise NYUDataError(f"NYU split file {str(path)!r} lists no samples")
+    return rows
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """``H x W x 3`` uint8 RGB; a missing or unreadable file is an error naming it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"NYU image {str(path)!r} does not exist")
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise NYUDataError(f"NYU image {str(path)!r} could not be decoded")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_depth_png(path: Path, scale: float = 1000.0) -> np.ndarray:
+    """uint16 PNG in millimetres -> ``H x W`` float32 metres (0 stays 0 = invalid)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"NYU depth map {str(path)!r} does not exist")
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise NYUDataError(f"NYU depth map {str(path)!r} could not be decoded")
+    if raw.dtype != np.uint16 or raw.ndim != 2:
+        raise NYUDataError(f"NYU depth map {str(path)!r} is {raw.dtype} with shape {raw.shape}; expected a "
+                           "single-channel uint16 PNG in millimetres")
+    return raw.astype(np.float32) / scale
+
+
+class NYUSyncDataset(Dataset):
+    """The sync layout: ``root`` + a split file (see module docstring)."""
+
+    def __init__(self, root: str | Path, split_file: str | Path, depth_scale: float = 1000.0):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"NYU data root {str(self.root)!r} does not exist")
+        self.rows = read_split_file(split_file)
+        self.depth_scale = depth_scale
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict:
+        image, depth_name, _ = self.rows[index]
+        rgb = read_rgb(self.root / image)
+        depth = read_depth_png(self.root / depth_name, self.depth_scale)
+        if rgb.shape[:2] != depth.shape:
+            raise NYUDataError(f"NYU sample {image!r}: image is {rgb.shape[:2]} but depth map {depth_name!r} "
+                               f"is {depth.shape}")
+        return {"rgb": rgb, "depth": depth, "id": image.rsplit(".", 1)[0].replace("/", "_")}
+
+
+def read_split_indices(splits_file: str | Path, split: str) -> np.ndarray:
+    """0-based indices of ``split`` ("train" -> trainNdxs, "test" -> testNdxs) from ``splits.mat``."""
+    from scipy.io import loadmat
+
+    path = Path(splits_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"NYU splits file {str(path)!r} does not exist (the official splits.mat)")
+    key = {"train": "trainNdxs", "test": "testNdxs", "val": "testNdxs"}.get(split)
+    if key is None:
+        raise ValueError(f"NYU split {split!r}: expected train, val or test")
+    mat = loadmat(str(path))
+    if key not in mat:
+        raise NYUDataError(f"NYU splits file {str(path)!r} has no {key!r} (keys: {sorted(k for k in mat if not k.startswith('__'))})")
+    return np.asarray(mat[key]).reshape(-1).astype(np.int64) - 1  # MATLAB indices are 1-based
+
+
+class NYULabeledDataset(Dataset):
+    """The official labeled ``.mat`` (1,449 frames), restricted to ``indices`` (e.g. the 654 test
+    frames of ``read_split_indices``). ``depth_key``: ``depths`` (in-painted, what the standard
+    test split uses) or ``rawDepths``. The HDF5 file is opened lazily, once per worker."""
+
+    def __init__(self, mat_file: str | Path, indices: np.ndarray | list[int] | None = None,
+                 depth_key: str = "depths"):
+        import h5py
+
+        self.path = Path(mat_file)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"NYU labeled file {str(self.path)!r} does not exist")
+        try:
+            with h5py.File(self.path, "r") as f:
+                missing = [k for k in ("images", depth_key) if k not in f]
+                if missing:
+                    raise NYUDataError(f"NYU labeled file {str(self.path)!r} lacks datasets {missing}")
+                n, shape_i, shape_d = f["images"].shape[0], f["images"].shape, f[depth_key].shape
+        except OSError as e:
+            raise NYUDataError(f"NYU labeled file {str(self.path)!r} is not an HDF5 (MATLAB v7.3) file: {e}") from e
+        if shape_i[1] != 3 or shape_i[2:] != shape_d[1:]:
+            raise NYUDataError(f"NYU labeled file {str(self.path)!r}: images {shape_i} and {depth_key} {shape_d} "
+                               "do not pair up as N x 3 x W x H and N x W x H")
+        self.indices = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64)
+        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= n):
+            raise NYUDataError(f"NYU labeled file {str(self.path)!r} has {n} frames; split index out of range")
+        self.depth_key = depth_key
+        self._file = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict:
+        import h5py
+
+        if self._file is None:
+            self._file = h5py.File(self.path, "r")
+        i = int(self.indices[index])
+        rgb = np.ascontiguousarray(self._file["images"][i].transpose(2, 1, 0))  # 3 x W x H -> H x W x 3
+        depth = np.ascontiguousarray(self._file[self.depth_key][i].T).astype(np.float32)  # W x H -> H x W
+        return {"rgb": rgb, "depth": depth, "id": f"nyu_labeled_{i:04d}"}
+
+    def __getstate__(self) -> dict:  # h5py handles do not pickle: each worker opens its own
+        state = dict(self.__dict__)
+        state["_file"] = None
+        return state

@@ -1,0 +1,1 @@
+"""Metric depth estimation with Depth-Anything: model loading, loss, data wiring, pictures."""

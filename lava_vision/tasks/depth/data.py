@@ -1,0 +1,56 @@
+"""Datasets of a depth run: pick the reader named by ``data.source`` and apply the paired transforms."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ...data.depth_transforms import eval_resize, to_tensor, train_transform
+from ...data.nyu import NYULabeledDataset, NYUSyncDataset, read_split_indices
+from ...data.synthetic_depth import SyntheticDepthDataset
+from .config import SOURCES, DepthDataConfig
+
+SPLITS = ("train", "val", "test")
+
+
+class DepthSamples(Dataset):
+    """Wraps a raw RGB-D reader. Train items: ``image`` 3 x S x S, ``depth`` S x S (S = input_size,
+    random crop/flip/jitter). Eval items: ``image`` 3 x h x w resized to multiples of 14, ``depth``
+    H x W at the ground truth's own size. Both carry ``id``."""
+
+    def __init__(self, raw: Dataset, train: bool, cfg: DepthDataConfig):
+        self.raw, self.train, self.size = raw, train, cfg.input_size
+        self.augment = train_transform(cfg.input_size, cfg.hflip, cfg.color_jitter) if train else None
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.raw[index]
+        rgb, depth = item["rgb"], item["depth"]
+        if self.train:
+            rgb, depth = self.augment(rgb, depth)
+        else:
+            rgb = eval_resize(rgb, self.size)
+        depth = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))
+        return {"image": to_tensor(rgb), "depth": depth, "id": item["id"]}
+
+
+def build_raw(cfg: DepthDataConfig, split: str, seed: int = 0) -> Dataset:
+    """The untransformed reader for ``split`` (train | val | test)."""
+    if split not in SPLITS:
+        raise ValueError(f"depth split {split!r}: expected one of {SPLITS}")
+    if cfg.source == "nyu_sync":
+        if split == "train":
+            return NYUSyncDataset(cfg.root, cfg.train_split, cfg.depth_scale)
+        return NYUSyncDataset(cfg.test_root or cfg.root, cfg.test_split, cfg.depth_scale)
+    if cfg.source == "nyu_labeled":
+        return NYULabeledDataset(cfg.labeled_mat, read_split_indices(cfg.splits_mat, split))
+    if cfg.source == "synthetic":
+        h, w = cfg.synthetic_hw
+        if split == "train":
+            return SyntheticDepthDataset(cfg.synthetic_train_n, cfg.synthetic_train, h, w, seed=seed)
+        # evaluation scenes use other seeds than any training scene
+        return SyntheticDepthDataset(cfg.synthetic_eval_n, cfg.synthetic_eval, h, w,
+                                     seed=10_000 + seed + (1 if split == "test" else 0))
+    raise ValueError(f"data.source={cfg.source!r}: expected one of {SOURCES}")
