@@ -9,11 +9,11 @@ with U over output channels, V over (per-group) input channels and one K_i per k
 kernel is never flattened. Two execution paths compute the same output:
 
 * ``kernel``: build dW and run one conv with W + dW;
-* ``factored``: a rank-R conv whose kernel V o K_1 o ... o K_d (``R x c_in/g x k...``, built
-  from the factors, never from dW) carries the base stride / padding / dilation / padding_mode,
-  then a 1x1 conv with U. (A three-conv variant, 1x1 V -> per-rank depthwise K -> 1x1 U, has
-  fewer FLOPs but was 1.3-1.9x slower on an H200 in tools/benchmark_adapters.py: kernel
-  launches, not FLOPs, dominate at these sizes.)
+* ``factored``: 1x1 conv (V) -> per-rank depthwise conv with the outer-product kernel
+  K_1 o ... o K_d carrying the base stride / padding / dilation / padding_mode -> 1x1 conv (U).
+  (A two-conv variant, one rank-R conv with kernel V o K then 1x1 U, was measured on an H200
+  in tools/benchmark_adapters.py and was no faster on ResNet-50 shapes and up to 1.5x slower
+  on the large-resolution DPT head convs, so it is not offered.)
 """
 from __future__ import annotations
 
@@ -46,17 +46,25 @@ def choose_path(conv: _ConvNd, rank: int) -> str:
 
     Per output pixel, the kernel path adds the weight-gradient conv of the full kernel,
     ``c_out * c_in/g * prod(k)`` multiply-adds; the factored path adds forward + two backward
-    passes of its rank-R conv and 1x1 conv, ``3 R (c_in * prod(k) + c_out)``. The factored path
-    wins unless the kernel is tiny (depthwise convs, few channels).
+    passes of three small convs, ``3 R (c_in * stride^d + g * prod(k) + c_out)`` (V runs on
+    the input pixels). The factored path wins unless the kernel itself is tiny (depthwise
+    convs, few channels); measured side by side in tools/benchmark_adapters.py
+    (benchmarks/h200_*.txt): on every ResNet-50 and DPT conv shape there, ``auto`` is within
+    3% of the faster path. Transposed convs always take the kernel path (measured, below).
     """
+    if isinstance(conv, _ConvTransposeNd):
+        # measured on an H200 (DPT reassemble k4s4): kernel 1.38x vs factored 1.61x of the base
+        # step in fp32, 1.28x vs 1.24x in bf16, so the kernel path is never more than 3% behind
+        return "kernel"
     w = conv.weight
     out_mode, in_mode = conv_modes(conv)
     g = conv.groups
     c_out = w.shape[0] if out_mode == 0 else w.shape[1] * g
     c_in = w.shape[1] * g if in_mode == 1 else w.shape[0]
     k = math.prod(w.shape[2:])
+    stride = math.prod(conv.stride)
     kernel_cost = c_out * (c_in // g) * k
-    factored_cost = 3 * rank * (c_in * k + c_out)
+    factored_cost = 3 * rank * (c_in * stride + g * k + c_out)
     return "factored" if factored_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
 
 
@@ -138,38 +146,44 @@ class CPConv(AdapterLayer):
         return _CONV_T[self.ndim](x, weight, b.bias, b.stride, b.padding,
                                   self._output_padding(x, output_size), b.groups, b.dilation)
 
-    def _input_kernel(self) -> torch.Tensor:
-        """The rank-R "down" kernel V o K_1 o ... o K_d, scaled, never a full-size dW.
-
-        Convs: ``g*R x c_in/g x k...`` (the same V for every group). Transposed convs (their
-        weight is ``in x out/g x k...``): ``c_in x R x k...``.
-        """
-        d, r, g = self.ndim, self.rank, self.base_layer.groups
-        modes = _LETTERS[: d]
-        ks = ",".join(f"{m}r" for m in modes)
-        if self.transposed:
-            return torch.einsum(f"ir,{ks}->ir{modes}", self.V, *self.kernels) * self.scale
-        down = torch.einsum(f"ir,{ks}->ri{modes}", self.V, *self.kernels) * self.scale
-        return down.repeat(g, *(1,) * (d + 1)) if g > 1 else down
+    def _spatial_kernel(self) -> torch.Tensor:
+        """Per-rank outer product of the K_i, scaled: ``R x k_1 x ... x k_d`` (broadcast products:
+        fewer kernels than einsum, which matters because these layers are launch-bound)."""
+        out = None
+        for i, k in enumerate(self.kernels):
+            shape = [self.rank] + [1] * self.ndim
+            shape[i + 1] = k.shape[0]
+            term = k.t().reshape(shape)
+            out = term * self.scale if out is None else out * term
+        return out
 
     def _forward_factored(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        """base(x) + U(down(x)): a rank-R conv carrying the base geometry, then a grouped 1x1."""
+        """base(x) + U(K(V(x))): 1x1 conv (V), per-rank depthwise conv with K_1 o ... o K_d
+        carrying the base geometry, 1x1 conv (U); channel mixing commutes with the padding."""
         b, d, r, g = self.base_layer, self.ndim, self.rank, self.base_layer.groups
-        down = self._input_kernel()
-        if self.transposed:
-            y = b(x, output_size)
-            z = _CONV_T[d](x, down, None, b.stride, b.padding, self._output_padding(x, output_size), g,
-                           b.dilation)
-            u = self.U.repeat(g, 1) if g > 1 else self.U
-        else:
+        ones = (1,) * d
+        spatial = self._spatial_kernel().unsqueeze(1)  # R x 1 x k...
+        if g > 1:
+            spatial = spatial.repeat(g, *(1,) * (d + 1))  # gR x 1 x k...
+        if not self.transposed:
             y = b(x)
+            v = self.V.t() if g == 1 else self.V.t().repeat(g, 1)  # gR x c_in/g
+            z = _CONV[d](x, v.reshape(g * r, -1, *ones), groups=g)
             if b.padding_mode != "zeros":
-                z = _CONV[d](F.pad(x, b._reversed_padding_repeated_twice, mode=b.padding_mode), down, None,
-                             b.stride, 0, b.dilation, g)
+                z = F.pad(z, b._reversed_padding_repeated_twice, mode=b.padding_mode)
+                z = _CONV[d](z, spatial, None, b.stride, 0, b.dilation, g * r)
             else:
-                z = _CONV[d](x, down, None, b.stride, b.padding, b.dilation, g)
+                z = _CONV[d](z, spatial, None, b.stride, b.padding, b.dilation, g * r)
             u = self.U
-        return y + _CONV[d](z, u.reshape(-1, r, *(1,) * d), groups=g)
+        else:
+            y = b(x, output_size)
+            c_in_g = self.V.shape[0] // g
+            v = self.V.reshape(g, c_in_g, r).transpose(1, 2).reshape(g * r, c_in_g, *ones)
+            z = _CONV[d](x, v, groups=g)
+            z = _CONV_T[d](z, spatial, None, b.stride, b.padding, self._output_padding(x, output_size), g * r,
+                           b.dilation)
+            u = self.U if g == 1 else self.U.repeat(g, 1)
+        return y + _CONV[d](z, u.reshape(-1, r, *ones), groups=g)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", path={self.path}"

@@ -6,6 +6,7 @@ by one batched matmul, so the cost is a handful of kernels whatever the number o
 """
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 import torch
@@ -37,9 +38,19 @@ def orthogonal_penalty(model: nn.Module) -> torch.Tensor:
         gram = torch.bmm(f.transpose(1, 2), f)
         gram.diagonal(dim1=1, dim2=2).sub_(1.0)  # bmm's backward needs f, not gram
         per = gram.square().sum(dim=(1, 2))
-        term = (torch.tensor(lams, dtype=dtype).to(dev, non_blocking=True) * per).sum()
+        if all(lam == lams[0] for lam in lams):  # the usual case: a Python scalar, no transfer
+            term = per.sum() * lams[0]
+        else:
+            term = (_lam_tensor(tuple(lams), dtype, dev) * per).sum()
         total = term if total is None else total + term.to(total.dtype)
     return total
+
+
+@functools.lru_cache(maxsize=64)
+def _lam_tensor(lams: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Per-factor strengths on the device, made once: a host-to-device copy on every step
+    would stall the launch queue behind the forward pass."""
+    return torch.tensor(lams, dtype=dtype).to(device)
 
 
 def _adapter_modules(model: nn.Module) -> list:
