@@ -11,6 +11,8 @@ import itertools
 import json
 import math
 import os
+import resource
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -22,7 +24,8 @@ from accelerate.utils import gather_object, send_to_device, set_seed
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..adapters import adapter_layers, load_adapter, orthogonal_penalty, orthogonality_errors, train_mode
+from ..adapters import load_adapter, orthogonal_penalty, train_mode
+from ..analysis.diagnostics import GradientWindow, layer_orthogonality_errors
 from .build import build_run, resolve_precision
 from .checkpoint import load_trainer_state, recover, rng_state, save_checkpoint, set_rng_state
 from .config import RunConfig
@@ -85,6 +88,7 @@ class Trainer:
         self.scheduler = build_scheduler(optimizer, cfg, self.total_steps)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
         self.raw = self.acc.unwrap_model(self.model)
+        self.grad_window = GradientWindow(self.raw) if t.diagnostics and self.main else None
         self.epoch, self.batch, self.step = 0, 0, 0  # position: epoch, micro-batch within it, optimiser steps
         self.best: float | None = None
         self.log = RunLog(self.run_dir, enabled=self.main)
@@ -192,8 +196,13 @@ class Trainer:
         clip = self.cfg.optim.grad_clip
         if clip > 0:
             self.acc.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], clip)
-        if self.cfg.train.diagnostics and (self.step + 1) % self.cfg.train.log_every == 0:
-            self.log.log(self.step + 1, adapter_diagnostics(self.raw), kind="diag")
+        if self.grad_window is not None:
+            if clip <= 0:
+                self.acc.unscale_gradients()  # fp16: the window must see true gradients (clip unscales)
+            self.grad_window.record()
+            if (self.step + 1) % self.cfg.train.log_every == 0:
+                self.log.log(self.step + 1, {**self.grad_window.flush(), **layer_orthogonality_errors(self.raw)},
+                             kind="diag")
         self.optimizer.step()
         if not self.acc.optimizer_step_was_skipped:  # an fp16 overflow skips the step; keep lr in step
             self.scheduler.step()
@@ -202,7 +211,7 @@ class Trainer:
     def fit(self) -> Path:
         t, e = self.cfg.train, self.cfg.eval
         window: dict[str, float] = {}
-        window_steps, window_samples, tick = 0, 0, time.perf_counter()
+        window_steps, window_samples, tick, step_seconds = 0, 0, time.perf_counter(), 0.0
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", disable=not self.main,
                    dynamic_ncols=True)
         try:
@@ -213,6 +222,7 @@ class Trainer:
                     micro = list(itertools.islice(batches, t.grad_accum))
                     if not micro:
                         break
+                    started = time.perf_counter()  # step time: forward, backward, optimiser (no data, eval, saving)
                     self.model.train()
                     train_mode(self.raw)
                     for i, batch in enumerate(micro):
@@ -220,11 +230,13 @@ class Trainer:
                             window[k] = window.get(k, 0.0) + v / len(micro)
                         window_samples += batch_len(batch) * self.acc.num_processes
                     self._optimizer_step()
+                    step_seconds += time.perf_counter() - started
                     self.step, self.batch, window_steps = self.step + 1, self.batch + len(micro), window_steps + 1
                     bar.update(1)
                     if self.step % t.log_every == 0 or self.step == self.total_steps:
-                        self._log_window(window, window_steps, window_samples, time.perf_counter() - tick, bar)
-                        window, window_steps, window_samples, tick = {}, 0, 0, time.perf_counter()
+                        self._log_window(window, window_steps, window_samples, time.perf_counter() - tick, bar,
+                                         step_seconds)
+                        window, window_steps, window_samples, tick, step_seconds = {}, 0, 0, time.perf_counter(), 0.0
                     if t.save_every > 0 and self.step % t.save_every == 0:
                         self.save_last()
                     if os.environ.get(EXIT_AFTER_STEP_ENV) == str(self.step):
@@ -247,7 +259,8 @@ class Trainer:
             self.log.close()
         return self.run_dir
 
-    def _log_window(self, window: dict, steps: int, samples: int, seconds: float, bar: tqdm) -> None:
+    def _log_window(self, window: dict, steps: int, samples: int, seconds: float, bar: tqdm,
+                    step_seconds: float) -> None:
         values = {k: v / steps for k, v in window.items()}
         if self.acc.num_processes > 1:  # average over processes (collective: every rank logs together)
             keys = sorted(values)
@@ -255,23 +268,18 @@ class Trainer:
             values = dict(zip(keys, t.tolist()))
         values["lr"] = self.step_lr
         values["samples_per_s"] = samples / max(seconds, 1e-9)
+        values["step_time_s"] = step_seconds / steps  # this (main) process; compare.py reads it
+        values["peak_mem_mb"] = peak_memory_mb(self.acc.device)
         self.log.log(self.step, values, kind="train", epoch=self.epoch)
         bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4g}", lr=f"{values['lr']:.3g}")
 
 
-def adapter_diagnostics(model: nn.Module) -> dict[str, float]:
-    """Per adapter layer: variance of its factors' gradients; plus the worst and mean
-    ||F^T F - I||_F over regularised factors (train.diagnostics)."""
-    out = {}
-    for name, layer in adapter_layers(model):
-        grads = [getattr(layer, n).grad for n in layer.factor_names]
-        grads = [g.detach().float().flatten() for g in grads if g is not None]
-        if grads:
-            out[f"grad_var/{name}"] = torch.cat(grads).var().item()
-    errors = list(orthogonality_errors(model).values())
-    if errors:
-        out["orth_error_max"], out["orth_error_mean"] = max(errors), sum(errors) / len(errors)
-    return out
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: allocated CUDA memory on a GPU, else this process's peak RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
 def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:

@@ -1,0 +1,61 @@
+"""What the analysis tools accept: a run folder, an adapter folder or a zoo entry, loaded onto its base."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from ..train.config import RunConfig
+
+
+@dataclass
+class Loaded:
+    """A trained adapter on its base model. ``label`` names it in tables and plot titles."""
+
+    label: str
+    model: nn.Module
+    config: RunConfig
+    adapter_dir: Path | None  # None for a zoo entry (the zoo verified and loaded it)
+
+
+def run_config_of(adapter_dir: Path) -> RunConfig | None:
+    """The resolved config of the run an adapter folder belongs to (``<run>/best`` or ``<run>/last``)."""
+    path = adapter_dir.parent / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        return RunConfig.from_dict(json.loads(path.read_text()))
+    except KeyError as e:  # an unknown task: its recipe registers it
+        raise KeyError(f"{path}: {e.args[0] if e.args else e}; pass --recipe RECIPE (the run's recipe "
+                       "registers its task)") from e
+
+
+def load_for_analysis(target: str | os.PathLike, config: RunConfig | None = None) -> Loaded:
+    """Load ``target`` (a run folder or an adapter folder) with its adapter injected.
+
+    ``config`` (a recipe's) says which base model to build; without it the run's ``config.json``
+    is used, which an adapter folder outside a run folder does not have.
+    """
+    from ..train import find_adapter_dir, load_trained
+
+    path = Path(target)
+    adapter_dir = find_adapter_dir(path)
+    cfg = config if config is not None else run_config_of(adapter_dir)
+    if cfg is None:
+        raise FileNotFoundError(f"{adapter_dir}: an adapter folder outside a run folder (no "
+                                f"{adapter_dir.parent / 'config.json'}); pass --recipe RECIPE to say which base "
+                                "model it adapts")
+    _, model = load_trained(cfg, adapter_dir)
+    label = path.resolve().name if adapter_dir != path else f"{adapter_dir.parent.name}/{adapter_dir.name}"
+    return Loaded(label, model.eval(), cfg, adapter_dir)
+
+
+def load_zoo_entry(name: str) -> Loaded:
+    """A zoo entry, verified and loaded by ``lava_vision.zoo.load``."""
+    from .. import zoo
+
+    entry = zoo.load(name)  # checks every sha256 and the base weights; raises ZooError naming the culprit
+    return Loaded(name, entry.model.eval(), entry.config, None)

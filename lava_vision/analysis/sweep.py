@@ -1,0 +1,205 @@
+"""One recipe over a small grid: every grid point is a run folder whose name encodes the point.
+
+``adapter.rank=3,6,12 adapter.lam=0.05,0.1`` gives 6 runs named ``<recipe>__rank3_lam0.05`` ...
+in the recipe's ``output.root``. Every point's overrides are type-checked before anything trains.
+A point whose run folder already holds ``metrics.json`` is not run again; one with a ``last/``
+checkpoint but no final metrics (interrupted) is resumed. Runs go one after another in this
+process, or as up to N ``tools/train.py`` processes (round-robin over the visible GPUs).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..train.config import RunConfig
+from ..train.recipe import RecipeError, apply_overrides, load_recipe
+
+
+@dataclass
+class SweepRun:
+    point: dict[str, str]  # swept key -> raw value
+    overrides: list[str]  # everything passed to the run: --set items, the point, output.name
+    config: RunConfig
+    status: str = "pending"  # pending | done | reused | failed
+    error: str = ""
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.config.output.root) / self.config.output.name
+
+
+def split_values(raw: str) -> list[str]:
+    """Split on commas outside brackets and quotes: ``3,6`` -> [3, 6]; ``[a,b],[c]`` -> two lists."""
+    out, depth, quote, current = [], 0, "", ""
+    for ch in raw:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(current.strip())
+            current = ""
+            continue
+        current += ch
+    out.append(current.strip())
+    return out
+
+
+def parse_sweep(items: Sequence[str]) -> dict[str, list[str]]:
+    """``["adapter.rank=3,6,12", ...]`` -> ``{"adapter.rank": ["3", "6", "12"], ...}`` (order kept)."""
+    sweep: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise RecipeError(f"--sweep {item!r}: expected key=v1,v2,..., e.g. adapter.rank=3,6,12")
+        values = split_values(raw)
+        if any(not v for v in values) or len(set(values)) != len(values):
+            raise RecipeError(f"--sweep {item!r}: values must be non-empty and distinct")
+        if key in sweep:
+            raise RecipeError(f"--sweep: key {key!r} given twice")
+        sweep[key] = values
+    if not sweep:
+        raise RecipeError("--sweep: give at least one key=v1,v2,...")
+    return sweep
+
+
+def grid_points(sweep: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Every combination, the last key varying fastest."""
+    keys = list(sweep)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(sweep[k] for k in keys))]
+
+
+def point_name(base: str, point: dict[str, str]) -> str:
+    """``base__rank3_lam0.05``: each key by its last part (the full dotted key when two last parts
+    clash), each value with characters unsafe in file names replaced by ``-``."""
+    last = [k.rsplit(".", 1)[-1] for k in point]
+    parts = []
+    for key, short in zip(point, last):
+        label = short if last.count(short) == 1 else key.replace(".", "-")
+        value = re.sub(r"[^A-Za-z0-9.+-]+", "-", point[key]).strip("-") or "x"
+        parts.append(f"{label}{value}")
+    return f"{base}__{'_'.join(parts)}"
+
+
+def plan_sweep(recipe: str | os.PathLike, sweep: dict[str, list[str]], sets: Sequence[str] = ()) -> list[SweepRun]:
+    """One SweepRun per grid point, its config built and type-checked (raises before any training)."""
+    base = apply_overrides(load_recipe(recipe), list(sets)).output.name
+    runs = []
+    for point in grid_points(sweep):
+        overrides = [*sets, *(f"{k}={v}" for k, v in point.items()), f"output.name={point_name(base, point)}"]
+        try:
+            cfg = apply_overrides(load_recipe(recipe), overrides)
+        except RecipeError as e:
+            raise RecipeError(f"sweep point {point}: {e}") from e
+        runs.append(SweepRun(point, overrides, cfg))
+    return runs
+
+
+def _state(run: SweepRun) -> str:
+    """fresh | resume | finished, from what the run folder holds."""
+    if (run.run_dir / "metrics.json").is_file():
+        return "finished"
+    return "resume" if (run.run_dir / "last").is_dir() else "fresh"
+
+
+def run_sweep(runs: list[SweepRun], recipe: str | os.PathLike, parallel: int = 1,
+              train_tool: Path | None = None, log_dir: Path | None = None) -> list[SweepRun]:
+    """Train every pending point; a failed point is recorded (``status``/``error``) and the rest go on."""
+    if parallel < 1:
+        raise ValueError(f"--parallel {parallel}: must be >= 1")
+    todo = []
+    for run in runs:
+        if _state(run) == "finished":
+            run.status = "reused"
+        else:
+            todo.append(run)
+    if parallel == 1:
+        for run in todo:
+            _train_here(run)
+    else:
+        if train_tool is None or log_dir is None:
+            raise ValueError("parallel sweeps need train_tool (tools/train.py) and log_dir")
+        _train_processes(todo, recipe, parallel, train_tool, log_dir)
+    return runs
+
+
+def _train_here(run: SweepRun) -> None:
+    from ..train import train
+
+    print(f"[sweep] {run.config.output.name}: {' '.join(f'{k}={v}' for k, v in run.point.items())}", flush=True)
+    try:
+        train(run.config, resume=_state(run) == "resume")
+        run.status = "done"
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # one bad point must not lose the others; the error is reported at the end
+        run.status, run.error = "failed", f"{type(e).__name__}: {e}"
+        traceback.print_exc()
+
+
+def _train_processes(todo: list[SweepRun], recipe: str | os.PathLike, parallel: int, train_tool: Path,
+                     log_dir: Path) -> None:
+    import torch
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    gpus = torch.cuda.device_count()
+    queue, active = list(todo), []
+    slot = 0
+    while queue or active:
+        while queue and len(active) < parallel:
+            run = queue.pop(0)
+            cmd = [sys.executable, str(train_tool), str(recipe), "--set", *run.overrides]
+            if _state(run) == "resume":
+                cmd.append("--resume")
+            env = dict(os.environ)
+            if gpus > 1:
+                env["CUDA_VISIBLE_DEVICES"] = str(slot % gpus)
+            slot += 1
+            log = open(log_dir / f"{run.config.output.name}.txt", "w")
+            print(f"[sweep] start {run.config.output.name} (log: {log.name})", flush=True)
+            active.append((run, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
+        time.sleep(0.2)
+        for item in list(active):
+            run, proc, log = item
+            if proc.poll() is None:
+                continue
+            log.close()
+            active.remove(item)
+            if proc.returncode == 0:
+                run.status = "done"
+            else:
+                tail = Path(log.name).read_text().strip().splitlines()[-1:] or [""]
+                run.status, run.error = "failed", f"exit status {proc.returncode}: {tail[0]} (see {log.name})"
+            print(f"[sweep] {run.status} {run.config.output.name}", flush=True)
+
+
+def write_sweep_report(runs: Sequence[SweepRun], sweep: dict[str, list[str]], out_dir: Path,
+                       metric: str | None = None) -> list[Path]:
+    """The comparison of the finished points (``comparison.md/.csv``, ``metric_vs_params.png``) and
+    ``sweep.png``: the metric against the first swept key, one line per value of the others."""
+    from .compare import main_metric_of, summarize_run, write_comparison
+    from .plots import plot_sweep
+
+    finished = [r for r in runs if r.status in ("done", "reused")]
+    if not finished:
+        raise RuntimeError("no sweep point finished: " + "; ".join(f"{r.config.output.name}: {r.error}" for r in runs))
+    summaries = [summarize_run(r.run_dir) for r in finished]
+    paths = write_comparison(summaries, out_dir, metric)
+    name = main_metric_of(summaries, metric)
+    x_key = next(iter(sweep))
+    paths.append(plot_sweep([r.point for r in finished], [s.metrics[name] for s in summaries], x_key, name,
+                            out_dir / "sweep.png"))
+    return paths

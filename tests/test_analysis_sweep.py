@@ -1,0 +1,79 @@
+"""Sweeps over the toy recipe, in this process and as parallel processes."""
+import json
+import math
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "toy"))
+from toy_task import RECIPE  # noqa: E402
+
+from lava_vision.analysis.sweep import (RecipeError, parse_sweep, plan_sweep, point_name, run_sweep,  # noqa: E402
+                                        split_values, write_sweep_report)
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["eval.num_visualize=0", "train.epochs=1", "eval.every=0"]
+
+
+def run_tool(monkeypatch, name: str, *args: str) -> None:
+    """Run tools/<name> in this process, as `python tools/<name> args...` would."""
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    monkeypatch.setattr(sys, "argv", [name, *args])
+    runpy.run_path(str(ROOT / "tools" / name), run_name="__main__")
+
+
+def test_sweep_grammar():
+    assert split_values("3,6,12") == ["3", "6", "12"]
+    assert split_values("['a','b'],['c']") == ["['a','b']", "['c']"]
+    assert parse_sweep(["adapter.rank=3,6", "adapter.lam=0.1"]) == {"adapter.rank": ["3", "6"], "adapter.lam": ["0.1"]}
+    assert point_name("q", {"adapter.rank": "3", "adapter.lam": "0.05"}) == "q__rank3_lam0.05"
+    assert point_name("q", {"optim.lr": "1e-3", "x.lr": "2"}) == "q__optim-lr1e-3_x-lr2"
+    assert point_name("q", {"adapter.targets": "['fc1']"}) == "q__targetsfc1"
+    with pytest.raises(RecipeError, match="distinct"):
+        parse_sweep(["adapter.rank=3,3"])
+    with pytest.raises(RecipeError, match="adapter.rnk"):  # refused before anything trains
+        plan_sweep(RECIPE, parse_sweep(["adapter.rnk=1,2"]))
+
+
+def test_sweep_runs_grid_reuses_finished_points_and_plots(tmp_path):
+    sweep = parse_sweep(["adapter.rank=1,2", "adapter.lam=0.05,0.2"])
+    sets = [f"output.root={tmp_path}", *FAST]
+    runs = run_sweep(plan_sweep(RECIPE, sweep, sets), RECIPE)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["toy_recipe__rank1_lam0.05", "toy_recipe__rank1_lam0.2", "toy_recipe__rank2_lam0.05",
+                     "toy_recipe__rank2_lam0.2"]
+    assert [r.status for r in runs] == ["done"] * 4
+    cfg = json.loads((tmp_path / "toy_recipe__rank2_lam0.05" / "config.json").read_text())
+    assert (cfg["adapter"]["rank"], cfg["adapter"]["lam"]) == (2, 0.05)
+    stamp = (tmp_path / "toy_recipe__rank1_lam0.2" / "metrics.json").stat().st_mtime_ns
+    again = run_sweep(plan_sweep(RECIPE, sweep, sets), RECIPE)
+    assert [r.status for r in again] == ["reused"] * 4
+    assert (tmp_path / "toy_recipe__rank1_lam0.2" / "metrics.json").stat().st_mtime_ns == stamp
+    paths = write_sweep_report(again, sweep, tmp_path / "report")
+    assert sorted(p.name for p in paths) == ["comparison.csv", "comparison.md", "metric_vs_params.png", "sweep.png"]
+    assert len((tmp_path / "report" / "comparison.md").read_text().splitlines()) == 2 + 4
+
+
+def test_sweep_tool_trains_grid_and_reports(tmp_path, monkeypatch, capsys):
+    sets = [f"output.root={tmp_path}", *FAST]
+    run_tool(monkeypatch, "sweep.py", str(RECIPE), "--sweep", "adapter.lam=0.05,0.2", "--set", *sets)
+    out = capsys.readouterr().out
+    assert "| toy_recipe__lam0.05 | lava | 2 | 0.05 | 48 |" in out and "| toy_recipe__lam0.2 | lava | 2 | 0.2 | 48 |" in out
+    assert (tmp_path / "toy_recipe_sweep" / "sweep.png").is_file()
+    with pytest.raises(SystemExit) as e:  # a bad key: one line on stderr, status 2, nothing trained
+        run_tool(monkeypatch, "sweep.py", str(RECIPE), "--sweep", "adapter.rnk=1,2", "--set", *sets)
+    assert e.value.code == 2 and "adapter.rnk" in capsys.readouterr().err
+
+
+def test_parallel_sweep_runs_separate_processes(tmp_path):
+    sweep = parse_sweep(["adapter.rank=1,2"])
+    runs = plan_sweep(RECIPE, sweep, [f"output.root={tmp_path}", *FAST])
+    run_sweep(runs, RECIPE, parallel=2, train_tool=ROOT / "tools" / "train.py", log_dir=tmp_path / "logs")
+    assert [r.status for r in runs] == ["done", "done"], [r.error for r in runs]
+    for rank in (1, 2):
+        cfg = json.loads((tmp_path / f"toy_recipe__rank{rank}" / "config.json").read_text())
+        assert cfg["adapter"]["rank"] == rank
+        assert math.isfinite(json.loads((tmp_path / f"toy_recipe__rank{rank}" / "metrics.json").read_text())["mae"])
+        assert "run folder:" in (tmp_path / "logs" / f"toy_recipe__rank{rank}.txt").read_text()
