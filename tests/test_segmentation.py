@@ -119,7 +119,8 @@ def test_sam_preset_selects_encoder_and_decoder_layers_only(tiny_ckpt):
     kinds = {r.name: r.adapter for r in rows}
     assert kinds["image_encoder.neck.0"] == "CPConv" and kinds["mask_decoder.output_upscaling.0"] == "CPConv"
     linears = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)
-               and n.startswith(("image_encoder.blocks", "mask_decoder.transformer", "mask_decoder.output_hyper"))]
+               and n.startswith(("image_encoder.blocks", "mask_decoder.transformer",
+                                  "mask_decoder.output_hypernetworks_mlps.0."))]
     assert len(names) == len(linears) + 4  # every such linear, 2 neck convs, 2 transposed convs
 
 
