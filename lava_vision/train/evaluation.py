@@ -53,13 +53,22 @@ def predictions(task: Any, model: nn.Module, split: str, batch_size: int, max_sa
             train_mode(model)
 
 
+def _head(obj: Any, n: int) -> Any:
+    """The first ``n`` samples of a batch or of predictions (tensors, lists, dicts of them)."""
+    if isinstance(obj, dict):
+        return {k: _head(v, n) for k, v in obj.items()}
+    if isinstance(obj, torch.Tensor) and obj.dim() > 0 or isinstance(obj, list):
+        return obj[:n]
+    return obj
+
+
 def evaluate(task: Any, model: nn.Module, split: str = "val", batch_size: int = 1, max_samples: int = 0, *,
              precision: str = "fp32", pictures_dir: Path | None = None, num_pictures: int = 0) -> dict[str, float]:
     """Metrics of ``model`` on ``split`` (the first ``max_samples`` samples; 0 = all), as floats.
 
     Call it on every process of a multi-process run (the metric sync is collective). With
-    ``pictures_dir``, the main process also writes ``task.visualize`` panels for about
-    ``num_pictures`` samples (whole batches).
+    ``pictures_dir``, the main process also writes ``task.visualize`` panels for the first
+    ``num_pictures`` samples.
     """
     state = distributed_state()
     metrics = task.build_metrics().to(next(model.parameters()).device)
@@ -68,8 +77,9 @@ def evaluate(task: Any, model: nn.Module, split: str = "val", batch_size: int = 
         task.update_metrics(metrics, preds, batch)
         if pictures_dir is not None and state.is_main_process and drawn < num_pictures:
             Path(pictures_dir).mkdir(parents=True, exist_ok=True)
-            task.visualize(batch, preds, Path(pictures_dir), drawn)
-            drawn += batch_len(batch)
+            n = min(batch_len(batch), num_pictures - drawn)
+            task.visualize(_head(batch, n), _head(preds, n), Path(pictures_dir), drawn)
+            drawn += n
     values = metrics.compute()
     metrics.reset()
     return {k: float(v) for k, v in values.items()}
