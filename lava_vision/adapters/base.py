@@ -6,11 +6,13 @@ know how the update is parameterised.
 """
 from __future__ import annotations
 
+import abc
+
 import torch
 from torch import nn
 
 
-class AdapterLayer(nn.Module):
+class AdapterLayer(nn.Module, abc.ABC):
     """Wraps ``base_layer`` (frozen) and adds a low-rank update.
 
     Subclasses define ``factor_names`` (parameter name -> factor kind: U, V, K, A or B),
@@ -35,11 +37,13 @@ class AdapterLayer(nn.Module):
             p.requires_grad_(False)
 
     # -- the update --------------------------------------------------------------------------
-    def delta_weight(self) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def delta_weight(self) -> torch.Tensor:
+        """The update in the base weight's layout."""
 
-    def adapter_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def adapter_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        """Output of the adapted layer (base + update) for an unmerged, enabled adapter."""
 
     def regularized_factors(self, kinds: list[str]) -> list[torch.Tensor]:
         """Factors of the given kinds as ``n x rows x R`` stacks (R rank vectors as columns)."""
