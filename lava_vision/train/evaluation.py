@@ -81,5 +81,7 @@ def evaluate(task: Any, model: nn.Module, split: str = "val", batch_size: int = 
             task.visualize(_head(batch, n), _head(preds, n), Path(pictures_dir), drawn)
             drawn += n
     values = metrics.compute()
+    if pictures_dir is not None and state.is_main_process and hasattr(task, "summarize"):
+        task.summarize(metrics, Path(pictures_dir))  # dataset-level pictures (a confusion matrix)
     metrics.reset()
     return {k: float(v) for k, v in values.items()}

@@ -54,3 +54,8 @@ class Task(Protocol):
 
     def visualize(self, batch: dict, preds: Any, out_dir: Path, start_index: int) -> list[Path]:
         """Write one PNG panel per sample into ``out_dir``; return the paths."""
+
+    # Optional, looked up with hasattr (not part of the runtime-checked protocol):
+    #   enable_gradient_checkpointing(model) -> None
+    #   summarize(metrics, out_dir) -> list[Path]   dataset-level pictures after an evaluation
+    #   preprocessing() -> dict                     the eval transform, keys of lava_vision.zoo.Preprocess

@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 from torchmetrics import MetricCollection
 
-from ...data.depth_transforms import to_image
+from ...data.depth_transforms import IMAGENET_MEAN, IMAGENET_STD, to_image
 from ...metrics.depth import METRIC_NAMES, DepthMetrics, eval_mask, upsample_to
 from ...train.config import RunConfig
 from .config import DepthDataConfig, DepthLossConfig
@@ -45,6 +45,12 @@ class DepthTask:
 
     def build_model(self) -> nn.Module:
         return load_depth_anything(self.cfg.model)
+
+    def preprocessing(self) -> dict:
+        """The evaluation transform as data (see ``lava_vision.zoo.Preprocess``): shorter side to
+        ``input_size`` in multiples of 14 (bicubic), ImageNet normalisation."""
+        return {"resize": "shorter_side", "size": self.data.input_size, "multiple": 14,
+                "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "interpolation": "cubic"}
 
     def build_dataset(self, split: str) -> Dataset:
         return DepthSamples(build_raw(self.data, split, seed=self.cfg.train.seed), split == "train", self.data)

@@ -37,6 +37,12 @@ class SegmentationTask:
     def build_model(self) -> nn.Module:
         return build_prompt_free_sam(self.cfg.model)
 
+    def preprocessing(self) -> dict:
+        """The evaluation transform as data (see ``lava_vision.zoo.Preprocess``): square resize to
+        0..1; the model applies SAM's pixel normalisation itself."""
+        return {"resize": "square", "size": self.cfg.data.image_size, "mean": [0.0, 0.0, 0.0],
+                "std": [1.0, 1.0, 1.0], "interpolation": "linear"}
+
     def build_dataset(self, split: str) -> Dataset:
         d: SegDataConfig = self.cfg.data
         if split not in d.splits:

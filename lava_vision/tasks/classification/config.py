@@ -1,0 +1,63 @@
+"""The classification task's config sections (data only: they are written to JSON and rebuilt)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class ClassificationModelConfig:
+    """Which network, with which weights.
+
+    library: ``timm`` (any ``timm.create_model`` name), ``torchvision`` (``alexnet``, ``vgg11``,
+        ``googlenet``, ``resnet18``, ``resnet34``, ``convnext_tiny`` ...) or ``lava_vision``
+        (``quicknet``, the small CNN of the offline quickstart).
+    pretrained: ``"hub"`` (the library's default weights: timm / torchvision download them, for
+        QuickNet it is the committed ``lava_vision/assets/quicknet_shapes.safetensors``),
+        a local file path (timm: its own checkpoint format via ``pretrained_cfg_overlay``;
+        torchvision: an official state dict, ``.pth`` read with ``weights_only=True`` or
+        ``.safetensors``; quicknet: a safetensors file) or ``"none"``. ``"none"`` builds a
+        randomly initialised network and is meant only for explicit toy runs and tests: it is
+        never chosen for you, and a missing file is an error, never a silent random init.
+    num_classes: classes of the task. When it differs from the checkpoint's, the classifier is
+        replaced by a new, randomly initialised one (name it in ``adapter.modules_to_save``).
+    input_size: images are resized to ``input_size x input_size``.
+    mean / std: normalisation the weights expect (0..1 scale).
+    """
+
+    name: str = "resnet18"
+    library: str = "torchvision"
+    pretrained: str = "hub"
+    num_classes: int = 10
+    input_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+@dataclass
+class ClassificationDataConfig:
+    """Where images come from.
+
+    source: ``cifar10`` / ``cifar100`` (official python layout under ``root``), ``imagefolder``
+        (``root/<split>/<class>/<image>``) or ``procedural`` (shapes drawn by
+        ``lava_vision.data.procedural``; no files).
+    domain / train_size / val_size / seed / image_size: the procedural distribution only
+        (``domain`` is one of ``procedural.DOMAINS``: ``source`` or ``target``).
+    hflip: random horizontal flips for training.
+    """
+
+    source: str = "cifar10"
+    root: str = "datasets/cifar"
+    hflip: bool = True
+    domain: str = "source"
+    train_size: int = 2000
+    val_size: int = 500
+    seed: int = 0
+    image_size: int = 32
+
+
+@dataclass
+class ClassificationLossConfig:
+    label_smoothing: float = 0.0

@@ -1,0 +1,129 @@
+"""Build a classifier from timm, torchvision or QuickNet, with its pretrained weights and a head
+for the task's number of classes. A missing weights file is an error, never a random init."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import ClassificationModelConfig
+
+LIBRARIES = ("timm", "torchvision", "lava_vision")
+
+
+def head_name(model: nn.Module) -> str:
+    """Qualified name of the classifier layer: timm's ``pretrained_cfg["classifier"]``, else the
+    last ``nn.Linear`` (torchvision: ``fc`` for ResNet/GoogLeNet, ``classifier.6`` for
+    AlexNet/VGG, ``classifier.2`` for ConvNeXt; QuickNet: ``fc``)."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    if isinstance(cfg, dict) and cfg.get("classifier"):
+        return cfg["classifier"]
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear classifier")
+    return linears[-1]
+
+
+def replace_head(model: nn.Module, num_classes: int) -> None:
+    """Swap the classifier for a new ``nn.Linear`` with ``num_classes`` outputs (PyTorch init)."""
+    if hasattr(model, "reset_classifier") and hasattr(model, "pretrained_cfg"):  # timm
+        model.reset_classifier(num_classes)
+        return
+    name = head_name(model)
+    old = model.get_submodule(name)
+    new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, new)
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from ``.safetensors`` or a ``torch.save`` file (``weights_only=True``);
+    a ``{"state_dict": ...}`` / ``{"model": ...}`` wrapper is unwrapped."""
+    if not path.is_file():
+        raise FileNotFoundError(f"model.pretrained: weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for non-tensor pickles
+        raise ValueError(f"{path}: not a plain tensor checkpoint (read with weights_only=True): {e}") from e
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: expected a state dict of tensors")
+    return obj
+
+
+def _torchvision(cfg: ClassificationModelConfig) -> nn.Module:
+    from torchvision import models as tvm
+
+    if cfg.name not in tvm.list_models():
+        raise ValueError(f"model.name={cfg.name!r}: not a torchvision model")
+    # torchvision's GoogLeNet: no auxiliary heads for fine-tuning
+    kwargs = dict(aux_logits=False, init_weights=True) if cfg.name == "googlenet" else {}
+    if cfg.pretrained == "none":
+        return tvm.get_model(cfg.name, weights=None, num_classes=cfg.num_classes, **kwargs)
+    if cfg.pretrained == "hub":
+        model = tvm.get_model(cfg.name, weights="DEFAULT", **kwargs)
+    else:
+        path = Path(cfg.pretrained)
+        state = read_state_dict(path)
+        if cfg.name == "googlenet":  # official files hold aux heads and expect transform_input
+            state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2."))}
+            kwargs["transform_input"] = True
+        model = tvm.get_model(cfg.name, weights=None, **kwargs)
+        head = model.get_submodule(head_name(model))
+        n_ckpt = state.get(f"{head_name(model)}.weight", head.weight).shape[0]
+        if n_ckpt != head.out_features:
+            replace_head(model, n_ckpt)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{path}: does not fit torchvision {cfg.name}: missing keys {missing[:3]}"
+                             f"{'...' if len(missing) > 3 else ''}, unexpected keys {unexpected[:3]}")
+    if model.get_submodule(head_name(model)).out_features != cfg.num_classes:
+        replace_head(model, cfg.num_classes)
+    return model
+
+
+def _timm(cfg: ClassificationModelConfig) -> nn.Module:
+    import timm
+
+    if cfg.pretrained == "none":
+        return timm.create_model(cfg.name, pretrained=False, num_classes=cfg.num_classes)
+    if cfg.pretrained == "hub":
+        return timm.create_model(cfg.name, pretrained=True, num_classes=cfg.num_classes)
+    path = Path(cfg.pretrained)
+    if not path.is_file():
+        raise FileNotFoundError(f"model.pretrained: weights file {path} does not exist")
+    # the file wins over URL/hub; timm reads it with weights_only=True (or safetensors) and
+    # drops the classifier when num_classes differs
+    return timm.create_model(cfg.name, pretrained=True, num_classes=cfg.num_classes,
+                             pretrained_cfg_overlay=dict(file=str(path)))
+
+
+def _lava_vision(cfg: ClassificationModelConfig) -> nn.Module:
+    from .quicknet import ASSET, QuickNet, load_quicknet
+
+    if cfg.name != "quicknet":
+        raise ValueError(f"model.name={cfg.name!r}: library lava_vision has only 'quicknet'")
+    if cfg.pretrained == "none":
+        return QuickNet(num_classes=cfg.num_classes)
+    model = load_quicknet(ASSET if cfg.pretrained == "hub" else cfg.pretrained)
+    if model.fc.out_features != cfg.num_classes:
+        replace_head(model, cfg.num_classes)
+    return model
+
+
+def build_classifier(cfg: ClassificationModelConfig) -> nn.Module:
+    """The network ``cfg`` names, with its weights and a ``cfg.num_classes``-way head."""
+    builders = {"timm": _timm, "torchvision": _torchvision, "lava_vision": _lava_vision}
+    if cfg.library not in builders:
+        raise ValueError(f"model.library={cfg.library!r}: expected one of {LIBRARIES}")
+    if not cfg.pretrained:
+        raise ValueError("model.pretrained is empty: use 'hub', a weights file path, or 'none' "
+                         "(random init, for toy runs only)")
+    return builders[cfg.library](cfg)

@@ -1,0 +1,24 @@
+"""Paper section 3 / appendix A.4 toy experiment on vgg11 (torchvision): the settings of
+tasks/cifar10_resnet18.py (rank 3, lam 0, AdamW lr 1e-3, betas (0.9, 0.999), weight decay 0) with
+this network and its new 10-way head ``classifier.6`` trained in full.
+
+    python tools/train.py tasks/cifar10_vgg11.py                            # LAVA
+    python tools/train.py tasks/cifar10_vgg11.py --set adapter.method=lora  # reshape-involved LoRA
+    python tools/train.py tasks/cifar10_vgg11.py --set adapter.method=full  # full fine-tuning
+Offline: ``--set model.pretrained=/path/to/the official torchvision vgg11 .pth``.
+
+    python tasks/cifar10_vgg11.py      # print the LAVA and LoRA plans' parameter counts
+"""
+from pathlib import Path
+
+from lava_vision.train.recipe import load_recipe
+
+config = load_recipe(Path(__file__).with_name("cifar10_resnet18.py"))
+config.model.name, config.model.library = "vgg11", "torchvision"
+config.adapter.modules_to_save = ["classifier.6"]
+config.output.name = "cifar10_vgg11"
+
+if __name__ == "__main__":
+    from lava_vision.tasks.classification.params import compare_plans
+
+    print(compare_plans(config))
