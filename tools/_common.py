@@ -23,11 +23,16 @@ SET_HELP = ("override recipe fields, type-checked: --set optim.lr=3e-4 adapter.r
             "'optim.module_lr={\"head\": 10}'. Put RECIPE before --set.")
 
 
-def parser(prog: str, description: str, examples: str) -> argparse.ArgumentParser:
+def parser(prog: str, description: str, examples: str, zoo: bool = False) -> argparse.ArgumentParser:
+    """RECIPE + ``--set``; with ``zoo``, RECIPE becomes optional and ``--zoo NAME`` takes its place."""
     p = argparse.ArgumentParser(prog=prog, description=description, epilog="examples:\n" + examples,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", metavar="RECIPE", help="recipe file, e.g. tasks/depth_nyu.py (a Python file "
-                   "that builds a RunConfig named `config`)")
+    p.add_argument("recipe", metavar="RECIPE", nargs="?" if zoo else None,
+                   help="recipe file, e.g. tasks/depth_nyu.py (a Python file that builds a RunConfig named `config`)"
+                   + (" - or give --zoo NAME instead" if zoo else ""))
+    if zoo:
+        p.add_argument("--zoo", metavar="NAME", help="a published zoo entry (tools/zoo.py list): its stored "
+                       "config and verified adapter replace RECIPE and --adapter; --set still applies")
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=SET_HELP)
     return p
 
@@ -41,8 +46,16 @@ def add_adapter_args(p: argparse.ArgumentParser) -> None:
 
 
 def load_config(args: argparse.Namespace) -> RunConfig:
-    cfg = load_recipe(args.recipe)
-    return apply_overrides(cfg, args.set)
+    """The recipe's config (or, with ``--zoo``, the entry's stored one, files verified) plus ``--set``."""
+    if getattr(args, "zoo", None):
+        if args.recipe:
+            raise RecipeError(f"give RECIPE or --zoo {args.zoo}, not both")
+        from lava_vision.zoo.load import entry_config
+
+        return apply_overrides(entry_config(args.zoo), args.set)
+    if not args.recipe:
+        raise RecipeError("give a RECIPE file (or --zoo NAME)")
+    return apply_overrides(load_recipe(args.recipe), args.set)
 
 
 def run_tool(main: Callable[[], None]) -> None:

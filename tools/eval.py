@@ -12,6 +12,8 @@ EXAMPLES = """\
   python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --split test
   python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --no-adapter   # before | after | delta
   python tools/eval.py tasks/depth_nyu.py --no-adapter --out base_metrics.json
+  python tools/eval.py --zoo quickstart                   # recorded | now | delta, for a zoo entry
+  python tools/eval.py --zoo quickstart --no-adapter      # its base model | the entry
 
 The JSON goes to --out, else into the adapter's run folder as eval_<split>.json."""
 
@@ -26,15 +28,17 @@ def output_path(args: argparse.Namespace, adapter_dir: Path | None, split: str) 
 
 def main() -> None:
     p = _common.parser("tools/eval.py", "Evaluate a trained adapter and/or the base model on a dataset split.",
-                       EXAMPLES)
+                       EXAMPLES, zoo=True)
     _common.add_adapter_args(p)
     p.add_argument("--out", help="write the metrics JSON here")
     p.add_argument("--batch-size", type=int, default=None, help="default: the recipe's eval.batch_size")
     p.add_argument("--max-samples", type=int, default=None, help="evaluate the first N samples (default: "
                    "the recipe's eval.max_samples; 0 = all)")
     args = p.parse_args()
-    if not args.adapter and not args.no_adapter:
-        p.error("give --adapter RUN_OR_DIR, --no-adapter, or both")
+    if not args.adapter and not args.no_adapter and not args.zoo:
+        p.error("give --adapter RUN_OR_DIR, --no-adapter, or both (or --zoo NAME)")
+    if args.adapter and args.zoo:
+        p.error("give --adapter or --zoo, not both")
     cfg = _common.load_config(args)
     from lava_vision.train import (build_base, distributed_state, evaluate, find_adapter_dir, load_trained,
                                    resolve_precision)
@@ -52,13 +56,23 @@ def main() -> None:
     if adapter_dir is not None:
         task, model = load_trained(cfg, adapter_dir)
         results["after"] = evaluate(task, model.to(device), **opts)
+    if args.zoo:
+        from lava_vision import zoo
+
+        entry = zoo.load(args.zoo, config=cfg)  # hashes and base weights verified
+        recorded = entry.metrics
+        if not args.no_adapter and recorded["split"] == split and recorded["max_samples"] == opts["max_samples"]:
+            results["recorded"] = recorded["metrics"]
+        results[args.zoo] = evaluate(entry.task, entry.model.to(device), **opts)
     if not _common.is_main_process():
         return
-    print(f"{cfg.task} on split {split!r}" + (f", adapter {adapter_dir}" if adapter_dir else ""))
+    source = f", adapter {adapter_dir}" if adapter_dir else (f", zoo entry {args.zoo}" if args.zoo else "")
+    print(f"{cfg.task} on split {split!r}" + source)
     print(_common.metrics_table(results))
     out = output_path(args, adapter_dir, split)
     if out is not None:
-        doc = {"task": cfg.task, "split": split, "adapter": str(adapter_dir) if adapter_dir else None, **results}
+        doc = {"task": cfg.task, "split": split, "max_samples": opts["max_samples"],
+               "adapter": str(adapter_dir) if adapter_dir else None, "zoo": args.zoo, **results}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"wrote {out}")

@@ -10,6 +10,7 @@ import _common
 EXAMPLES = """\
   python tools/visualize.py tasks/depth_nyu.py --adapter runs/depth_nyu --num 16 --out out/depth_pictures
   python tools/visualize.py tasks/depth_nyu.py --no-adapter --num 8 --out out/base_pictures
+  python tools/visualize.py --zoo quickstart --num 8 --out out/quickstart   # a published zoo entry
 
 Writes one PNG panel per image into --out (drawn by the task), and per_sample_metrics.csv sorted
 worst-first by --sort-by (default: the recipe's eval.main_metric) when the task reports per-image metrics."""
@@ -17,7 +18,7 @@ worst-first by --sort-by (default: the recipe's eval.main_metric) when the task 
 
 def main() -> None:
     p = _common.parser("tools/visualize.py", "Draw predictions of a trained adapter (or of the base model) as "
-                       "PNG panels.", EXAMPLES)
+                       "PNG panels.", EXAMPLES, zoo=True)
     _common.add_adapter_args(p)
     p.add_argument("--num", type=int, default=8, help="number of images (default 8)")
     p.add_argument("--out", required=True, help="output folder for the PNG panels and the CSV")
@@ -25,14 +26,18 @@ def main() -> None:
     p.add_argument("--mode", choices=("max", "min"), default=None,
                    help="max: higher is better, so lowest first (default: the recipe's eval.mode)")
     args = p.parse_args()
-    if not args.adapter and not args.no_adapter:
-        p.error("give --adapter RUN_OR_DIR or --no-adapter")
-    if args.adapter and args.no_adapter:
-        p.error("give one of --adapter and --no-adapter (run the tool twice to compare)")
+    if sum(map(bool, (args.adapter, args.no_adapter, args.zoo))) != 1:
+        p.error("give one of --adapter RUN_OR_DIR, --no-adapter and --zoo NAME (run the tool twice to compare)")
     cfg = _common.load_config(args)
     from lava_vision.train import build_base, distributed_state, load_trained, predictions, resolve_precision
 
-    task, model = load_trained(cfg, args.adapter) if args.adapter else build_base(cfg)
+    if args.zoo:
+        from lava_vision import zoo
+
+        entry = zoo.load(args.zoo, config=cfg)  # hashes and base weights verified
+        task, model = entry.task, entry.model
+    else:
+        task, model = load_trained(cfg, args.adapter) if args.adapter else build_base(cfg)
     device = distributed_state().device
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,16 @@
+"""The model zoo: adapters this project published, as data (``zoo/index.json`` + one folder each).
+
+    from lava_vision import zoo
+    zoo.list()                   # [{"name", "task", "base", "method", "rank", "split", "metrics"}, ...]
+    m = zoo.load("quickstart")   # verified, on its base, eval mode: m.model, m.task, m.config, m.preprocess
+    zoo.verify()                 # every entry's sha256s
+
+Publishing (``tools/publish.py``) and the optional Hub mirror (``zoo.hub``) live in submodules.
+The zoo folder is ``$LAVA_VISION_ZOO`` or this checkout's ``zoo/``; every function takes ``root=``.
+"""
+from .index import ZooError, format_table, read_index, verify, zoo_root
+from .index import list_entries as list  # noqa: A001  (zoo.list() reads naturally; builtins unaffected elsewhere)
+from .load import ZooModel, load
+from .preprocess import Preprocess
+
+__all__ = ["Preprocess", "ZooError", "ZooModel", "format_table", "list", "load", "read_index", "verify", "zoo_root"]

@@ -1,0 +1,123 @@
+"""The model card of a zoo entry: ``README.md`` with YAML front matter (machine-readable facts)
+and a Markdown body (what it is, metrics table, how to use and reproduce it, license, citation)."""
+from __future__ import annotations
+
+import math
+import re
+
+import yaml
+
+from .index import ZooError
+
+CITATION = """\
+@misc{lava2025,
+  title  = {{LAVA}: A Unified Framework for Finetuning Language and Vision Models},
+  author = {Anonymous},
+  year   = {2025},
+  note   = {Paper under double-blind review}
+}"""
+
+# front matter keys, in the order written
+FIELDS = ("library_name", "tags", "license", "task", "base_model_id", "base_model_revision", "dataset",
+          "split", "eval_max_samples", "adapter_method", "rank", "trainable_params", "base_params",
+          "trainable_percent", "metrics", "training_command", "citation")
+TABLE_FORMAT = "{:.6g}"  # relative rounding error <= 5e-6
+
+
+def render_card(name: str, facts: dict, preprocess: str, extra_metrics: list[dict]) -> str:
+    """The card text. ``facts`` holds every key of ``FIELDS`` (see ``publish.entry_facts``)."""
+    missing = [k for k in FIELDS if k not in facts]
+    if missing:
+        raise ZooError(f"model card of {name!r}: missing facts {missing}")
+    front = yaml.safe_dump({k: facts[k] for k in FIELDS}, sort_keys=False, allow_unicode=True, width=1000)
+    samples = facts["eval_max_samples"] or "all"
+    rows = "\n".join(f"| {k} | {TABLE_FORMAT.format(v)} |" for k, v in facts["metrics"].items())
+    subsets = "".join(
+        f"\nOn the first {s['max_samples']} samples of split `{s['split']}` (a quick check the tests reproduce): "
+        + ", ".join(f"{k} {TABLE_FORMAT.format(v)}" for k, v in s["metrics"].items()) + ".\n"
+        for s in extra_metrics)
+    return f"""---
+{front}---
+
+# {name}
+
+A **{facts['adapter_method']}** adapter (rank {facts['rank']}) for the **{facts['task']}** task, on the base
+model `{facts['base_model_id']}` (base weights digest `{facts['base_model_revision']}`). It trains
+{facts['trainable_params']:,} parameters, {facts['trainable_percent']:.3f}% of the base's {facts['base_params']:,}.
+
+Dataset: `{facts['dataset']}`, evaluated on split `{facts['split']}` ({samples} samples).
+
+## Metrics
+
+| metric | value |
+|---|---|
+{rows}
+{subsets}
+## Use
+
+```python
+from lava_vision import zoo
+
+entry = zoo.load("{name}")    # verifies every file's sha256 and the base model, then loads
+x = entry.preprocess(image)  # RGB H x W x 3 uint8 -> model input (when the task describes one)
+```
+
+Preprocessing: {preprocess}
+
+```bash
+python tools/eval.py --zoo {name}                       # reproduces the metrics above
+python tools/visualize.py --zoo {name} --num 8 --out out/{name}
+python tools/zoo.py verify {name}
+```
+
+## Training
+
+```bash
+{facts['training_command']}
+```
+
+The resolved recipe is `config.json` (paths into the package or checkout are stored as `{{pkg}}/...`
+and `{{repo}}/...` and resolved on load); `metrics.json` holds the evaluation.
+
+## License
+
+{facts['license']}
+
+## Citation
+
+```bibtex
+{facts['citation']}
+```
+"""
+
+
+def read_front_matter(text: str, where: str) -> dict:
+    match = re.match(r"^---\n(.*?)\n---\n", text, re.S)
+    if not match:
+        raise ZooError(f"{where}: no YAML front matter")
+    try:
+        doc = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as e:
+        raise ZooError(f"{where}: bad YAML front matter ({e})") from e
+    if not isinstance(doc, dict):
+        raise ZooError(f"{where}: front matter is not a mapping")
+    return doc
+
+
+def table_metrics(text: str) -> dict[str, float]:
+    """The ``| metric | value |`` rows of the card's Metrics table."""
+    section = text.split("## Metrics", 1)[-1].split("\n## ", 1)[0]
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^\| (\S+) \| ([-+0-9.eE]+|nan|inf) \|$",
+                                                                section, re.M)}
+
+
+def check_card_metrics(text: str, metrics: dict[str, float], where: str) -> None:
+    """Refuse a card whose front matter or table differs from ``metrics`` (the run's numbers)."""
+    front = read_front_matter(text, where).get("metrics") or {}
+    table = table_metrics(text)
+    for label, got, rel in (("front matter", front, 0.0), ("metrics table", table, 5e-6)):
+        if set(got) != set(metrics):
+            raise ZooError(f"{where}: {label} lists metrics {sorted(got)}, the run has {sorted(metrics)}")
+        for k, v in metrics.items():
+            if not (math.isclose(got[k], v, rel_tol=rel, abs_tol=1e-12) or (math.isnan(v) and math.isnan(got[k]))):
+                raise ZooError(f"{where}: {label} says {k}={got[k]}, the run's evaluation says {v}")

@@ -1,0 +1,79 @@
+"""Optional Hugging Face Hub mirror: one model repo per zoo entry holding the entry's files plus
+``zoo_entry.json`` (its index record, with every file's sha256). The local zoo never needs it;
+``huggingface_hub`` is imported only here, only when called (``pip install lava-vision[hub]``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .index import ZooError, check_name, get_entry, locked, read_index, verify, verify_files, zoo_root
+from .publish import _swap_in
+
+ENTRY_FILE = "zoo_entry.json"
+
+
+def _api(api: Any, token: str | None) -> Any:
+    if api is not None:
+        return api
+    try:
+        from huggingface_hub import HfApi
+    except ImportError as e:
+        raise ZooError("pushing to / pulling from the Hub needs huggingface_hub: pip install 'lava-vision[hub]'") from e
+    return HfApi(token=token)
+
+
+def push(name: str, repo_id: str, *, root: str | os.PathLike | None = None, private: bool = False,
+         token: str | None = None, api: Any = None) -> str:
+    """Verify entry ``name`` and upload its folder (+ ``zoo_entry.json``) to model repo ``repo_id``.
+    ``api``: an ``HfApi``-like object (default: a real one with ``token``). Returns the commit URL/info."""
+    root = zoo_root(root)
+    verify(name, root)
+    entry = get_entry(name, root)
+    api = _api(api, token)
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / name
+        shutil.copytree(root / name, staged)
+        (staged / ENTRY_FILE).write_text(json.dumps({"name": name, **entry}, indent=2, sort_keys=True) + "\n")
+        api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)
+        info = api.upload_folder(folder_path=str(staged), repo_id=repo_id, repo_type="model",
+                                 commit_message=f"lava-vision zoo entry {name}")
+    return str(info)
+
+
+def pull(repo_id: str, name: str | None = None, *, root: str | os.PathLike | None = None,
+         revision: str | None = None, force: bool = False, token: str | None = None, api: Any = None) -> Path:
+    """Download model repo ``repo_id`` and install it as a local entry (default name: the one it was
+    pushed as), after checking every file against the sha256s in its ``zoo_entry.json``."""
+    api = _api(api, token)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(api.snapshot_download(repo_id=repo_id, repo_type="model", revision=revision,
+                                           local_dir=str(Path(tmp) / "download")))
+        record_path = local / ENTRY_FILE
+        if not record_path.is_file():
+            raise ZooError(f"hub repo {repo_id}: no {ENTRY_FILE}; not a lava-vision zoo entry")
+        entry = json.loads(record_path.read_text())
+        name = check_name(name or entry.pop("name", ""))
+        entry.pop("name", None)
+        root = zoo_root(root)
+        with locked(root):
+            staged = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.tmp-"))
+            os.chmod(staged, 0o755)
+            try:
+                for fname in entry["files"]:
+                    src = local / fname
+                    if not src.is_file():
+                        raise ZooError(f"hub repo {repo_id}: file {fname} listed in {ENTRY_FILE} is missing")
+                    shutil.copy2(src, staged / fname)
+                verify_files(staged, entry["files"], f"hub repo {repo_id}")
+                index = read_index(root)
+                if ((root / name).exists() or name in index["entries"]) and not force:
+                    raise ZooError(f"zoo entry {name!r} already exists in {root}; pass --force to replace it")
+                _swap_in(root, name, staged, index, entry)
+            finally:
+                shutil.rmtree(staged, ignore_errors=True)
+    return root / name

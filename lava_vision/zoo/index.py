@@ -1,0 +1,179 @@
+"""The zoo on disk: ``<root>/index.json`` plus one folder per entry, every file's sha256 in the index.
+
+``index.json``::
+
+    {"format": "lava-vision-zoo", "format_version": 1,
+     "entries": {NAME: {"task": ..., "base_model_id": ..., "metrics": {...}, ...,
+                        "files": {"adapter.safetensors": {"sha256": ..., "size": ...}, ...}}}}
+
+The index is only ever replaced whole (temp file + rename), and writers hold a flock on ``<root>``.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+FORMAT = "lava-vision-zoo"
+INDEX_NAME = "index.json"
+ROOT_ENV = "LAVA_VISION_ZOO"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class ZooError(ValueError):
+    """A zoo entry that cannot be published, verified or loaded; the message names entry and file."""
+
+
+def zoo_root(root: str | os.PathLike | None = None) -> Path:
+    """``root``, else ``$LAVA_VISION_ZOO``, else the ``zoo/`` folder of this checkout."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get(ROOT_ENV):
+        return Path(os.environ[ROOT_ENV])
+    return Path(__file__).resolve().parents[2] / "zoo"
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise ZooError(f"zoo entry name {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-', "
+                       "starting with a letter or digit")
+    return name
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_records(directory: Path) -> dict[str, dict]:
+    """``{file name: {"sha256", "size"}}`` for the plain files of ``directory`` (no sub-folders);
+    makes them world-readable (0644), as files of a shared zoo should be."""
+    out = {}
+    for p in sorted(directory.iterdir()):
+        if p.is_dir():
+            raise ZooError(f"{p}: a zoo entry holds plain files only")
+        os.chmod(p, 0o644)
+        out[p.name] = {"sha256": sha256_file(p), "size": p.stat().st_size}
+    return out
+
+
+def read_index(root: str | os.PathLike | None = None) -> dict:
+    """The parsed index (an empty one when the zoo has none yet)."""
+    path = zoo_root(root) / INDEX_NAME
+    if not path.is_file():
+        return {"format": FORMAT, "format_version": 1, "entries": {}}
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ZooError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("entries"), dict):
+        raise ZooError(f"{path}: not a {FORMAT} index (missing format or entries)")
+    return doc
+
+
+def write_index(doc: dict, root: str | os.PathLike | None = None) -> None:
+    """Replace the index atomically: a temp file beside it, fsync, rename (a crash leaves the old one)."""
+    path = zoo_root(root) / INDEX_NAME
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{INDEX_NAME}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def locked(root: str | os.PathLike | None = None) -> Iterator[Path]:
+    """Hold the zoo's writer lock (one publisher / puller at a time): a flock on the folder itself,
+    so no lock file is left in the zoo."""
+    root = zoo_root(root)
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield root
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def get_entry(name: str, root: str | os.PathLike | None = None) -> dict:
+    """The index record of ``name``; a missing entry is a ZooError listing the known ones."""
+    entries = read_index(root)["entries"]
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "none"
+        raise ZooError(f"zoo has no entry {name!r} in {zoo_root(root) / INDEX_NAME} (known: {known})")
+    return entries[name]
+
+
+def verify_files(directory: Path, files: dict[str, dict], where: str) -> None:
+    """Every listed file present with its size and sha256, and nothing unlisted; raise naming the file."""
+    if not directory.is_dir():
+        raise ZooError(f"{where}: folder {directory} is missing")
+    for fname, rec in files.items():
+        path = directory / fname
+        if not path.is_file():
+            raise ZooError(f"{where}: file {path} is missing")
+        size = path.stat().st_size
+        if size != rec["size"]:
+            raise ZooError(f"{where}: file {path} has {size} bytes, the index records {rec['size']} "
+                           "(truncated or modified)")
+        digest = sha256_file(path)
+        if digest != rec["sha256"]:
+            raise ZooError(f"{where}: file {path} has sha256 {digest}, the index records {rec['sha256']} "
+                           "(tampered or corrupted)")
+    extra = sorted(p.name for p in directory.iterdir() if p.name not in files and not p.name.startswith("."))
+    if extra:
+        raise ZooError(f"{where}: files not in the index: {', '.join(extra)}")
+
+
+def verify(name: str | None = None, root: str | os.PathLike | None = None) -> list[str]:
+    """Check the hashes of entry ``name`` (all entries if None); return the names checked.
+
+    Raises ZooError at the first problem, naming the entry and the file."""
+    root = zoo_root(root)
+    entries = read_index(root)["entries"]
+    names = [name] if name is not None else sorted(entries)
+    for n in names:
+        verify_files(root / n, get_entry(n, root)["files"], f"zoo entry {n!r}")
+    return names
+
+
+def list_entries(root: str | os.PathLike | None = None) -> list[dict]:
+    """One dict per entry: name, task, base, method, rank, split and metrics (sorted by name)."""
+    entries = read_index(root)["entries"]
+    return [{"name": n, "task": e["task"], "base": e["base_model_id"], "method": e["adapter_method"],
+             "rank": e["rank"], "split": e["split"], "metrics": _headline_first(e["metrics"], e.get("main_metric"))}
+            for n, e in sorted(entries.items())]
+
+
+def _headline_first(metrics: dict, main: str | None) -> dict:
+    """The main metric, then summary metrics, then per-class ones (names with '/')."""
+    order = sorted(metrics, key=lambda k: (k != main, "/" in k))
+    return {k: metrics[k] for k in order}
+
+
+def format_table(rows: list[dict], max_metrics: int = 4) -> str:
+    """A plain-text table of ``list_entries`` rows (first ``max_metrics`` metrics of each)."""
+    if not rows:
+        return "(the zoo is empty)"
+    cells = [["name", "task", "base", "method", "split", "metrics"]]
+    for r in rows:
+        shown = list(r["metrics"].items())[:max_metrics]
+        metrics = "  ".join(f"{k}={v:.4g}" for k, v in shown) + ("  ..." if len(r["metrics"]) > max_metrics else "")
+        cells.append([r["name"], r["task"], r["base"], f"{r['method']} r{r['rank']}", r["split"], metrics])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]) - 1)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1] for row in cells)

@@ -1,0 +1,126 @@
+"""Load a zoo entry: verify its files, rebuild the base from the stored config, check the base
+weights' digest, inject and load the adapter. Any failure raises before a model is returned."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..adapters import AdapterFileError, load_adapter, read_adapter_config
+from ..train.config import RunConfig
+from .index import ZooError, get_entry, verify_files, zoo_root
+from .portable import from_portable
+from .preprocess import Preprocess
+
+CONFIG_FILE, METRICS_FILE, CARD_FILE = "config.json", "metrics.json", "README.md"
+
+
+@dataclass
+class ZooModel:
+    """A ready model (eval mode, adapter loaded) with everything needed to use it.
+
+    preprocess: RGB ``H x W x 3`` uint8 -> ``1 x 3 x h x w`` model input, or None when the task
+    describes no image preprocessing (e.g. text-to-image). Predictions: ``task.predict(model, batch)``."""
+
+    name: str
+    model: nn.Module
+    task: Any
+    config: RunConfig
+    preprocess: Preprocess | None
+    metrics: dict = field(default_factory=dict)
+    entry: dict = field(default_factory=dict)
+    directory: Path | None = None
+
+
+def base_digest(model: nn.Module, skip: set[str] | frozenset[str] = frozenset()) -> str:
+    """``weights-sha256:<hex>`` over the base's state dict (names, dtypes, shapes, bytes), without
+    ``skip`` (the modules_to_save tensors the adapter file replaces, e.g. a new random head)."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        if k in skip:
+            continue
+        t = v.detach().to("cpu").contiguous()
+        h.update(f"{k}|{t.dtype}|{list(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return f"weights-sha256:{h.hexdigest()}"
+
+
+def digest_skip(adapter_doc: dict) -> set[str] | None:
+    """State-dict keys left out of the digest; None when the adapter holds every weight (``full``)."""
+    if adapter_doc["adapter_config"].get("method") == "full":
+        return None
+    return set(adapter_doc["fingerprint"].get("saved", {}))
+
+
+def read_config(directory: Path, where: str) -> RunConfig:
+    path = directory / CONFIG_FILE
+    try:
+        return RunConfig.from_dict(from_portable(json.loads(path.read_text())))
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ZooError(f"{where}: {path} is not a usable run config ({type(e).__name__}: {e})") from e
+
+
+def task_preprocess(task: Any) -> Preprocess | None:
+    """The task's optional ``preprocessing()`` description as a callable."""
+    describe = getattr(task, "preprocessing", None)
+    return Preprocess.from_dict(describe()) if describe is not None else None
+
+
+def build_from_dir(directory: Path, where: str, config: RunConfig | None = None
+                   ) -> tuple[RunConfig, dict, Any, nn.Module, str | None]:
+    """``(config, adapter doc, task, base model, base digest or None for full)`` of a stored entry;
+    ``config`` replaces the stored one (e.g. with ``--set`` overrides applied)."""
+    from ..train.build import build_base
+
+    cfg = config if config is not None else read_config(directory, where)
+    doc = read_adapter_config(directory)
+    task, model = build_base(cfg)
+    skip = digest_skip(doc)
+    return cfg, doc, task, model, (base_digest(model, skip) if skip is not None else None)
+
+
+def load_dir(directory: Path, entry: dict, name: str, device: str | torch.device = "cpu",
+             check_base: bool = True, config: RunConfig | None = None) -> ZooModel:
+    """Load the entry stored in ``directory`` whose index record is ``entry``."""
+    where = f"zoo entry {name!r}"
+    verify_files(directory, entry["files"], where)
+    cfg, _, task, model, digest = build_from_dir(directory, where, config)
+    if check_base and digest is not None and digest != entry["base_model_revision"]:
+        raise ZooError(f"{where}: the base model built from {directory / CONFIG_FILE} ({entry['base_model_id']}) "
+                       f"has {digest}, the adapter was trained on {entry['base_model_revision']}; refusing to "
+                       "load onto different base weights")
+    try:
+        load_adapter(model, directory)
+    except AdapterFileError as e:
+        raise ZooError(f"{where}: {e}") from e
+    model.to(device).eval()
+    metrics = json.loads((directory / METRICS_FILE).read_text())
+    return ZooModel(name=name, model=model, task=task, config=cfg, preprocess=task_preprocess(task),
+                    metrics=metrics, entry=entry, directory=directory)
+
+
+def load(name: str, root: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+         check_base: bool = True, config: RunConfig | None = None) -> ZooModel:
+    """Build entry ``name``'s base model, verify every file's sha256 and the base weights' digest,
+    load the adapter; return a ``ZooModel`` in eval mode on ``device``.
+
+    config: build from this config instead of the stored one (``entry_config`` + changes, e.g. another
+    data root); the base digest and the adapter fingerprint are checked all the same.
+    check_base=False skips only the weights digest (the adapter's layer fingerprint is always checked).
+    Raises ZooError (missing entry, tampered/truncated file, different base) with nothing loaded."""
+    root = zoo_root(root)
+    return load_dir(root / name, get_entry(name, root), name, device, check_base, config)
+
+
+def entry_config(name: str, root: str | os.PathLike | None = None) -> RunConfig:
+    """The stored run config of entry ``name`` (its files verified first), paths resolved for this machine."""
+    root = zoo_root(root)
+    where = f"zoo entry {name!r}"
+    verify_files(root / name, get_entry(name, root)["files"], where)
+    return read_config(root / name, where)

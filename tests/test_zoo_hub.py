@@ -1,0 +1,94 @@
+"""Hub push / pull, up to the Hub call. There is no network here, so the HfApi is a FAKE: every call
+is first bound to the real ``huggingface_hub.HfApi`` method's signature (a wrong argument name
+fails), then served from an in-memory dict of repos. What the real Hub does is NOT tested."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+from huggingface_hub import HfApi
+
+from lava_vision import zoo
+from lava_vision.zoo import ZooError
+from lava_vision.zoo.hub import ENTRY_FILE, pull, push
+
+
+class FakeHfApi:
+    def __init__(self) -> None:
+        self.repos: dict[str, dict[str, bytes]] = {}
+        self.calls: list[tuple[str, dict]] = []
+
+    def _check(self, method: str, kwargs: dict) -> None:
+        inspect.signature(getattr(HfApi, method)).bind(self, **kwargs)
+        self.calls.append((method, kwargs))
+
+    def create_repo(self, **kwargs):
+        self._check("create_repo", kwargs)
+        self.repos.setdefault(kwargs["repo_id"], {})
+
+    def upload_folder(self, **kwargs):
+        self._check("upload_folder", kwargs)
+        for p in Path(kwargs["folder_path"]).iterdir():
+            self.repos[kwargs["repo_id"]][p.name] = p.read_bytes()
+        return f"https://huggingface.co/{kwargs['repo_id']}/commit/fake"
+
+    def snapshot_download(self, **kwargs):
+        self._check("snapshot_download", kwargs)
+        out = Path(kwargs["local_dir"])
+        out.mkdir(parents=True)
+        for name, data in self.repos[kwargs["repo_id"]].items():
+            (out / name).write_bytes(data)
+        return str(out)
+
+
+def make_entry(root: Path, name: str = "demo") -> dict:
+    """A hand-made entry (the hub code moves files and checks hashes; it never loads a model)."""
+    (root / name).mkdir(parents=True)
+    files = {"adapter.safetensors": b"\x00weights" * 50, "README.md": b"---\ntask: x\n---\n# demo\n"}
+    for fname, data in files.items():
+        (root / name / fname).write_bytes(data)
+    record = {"task": "classification", "base_model_id": "b", "adapter_method": "lava", "rank": 4, "split": "val",
+              "metrics": {"top1": 0.5}, "files": {f: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
+                                                  for f, d in files.items()}}
+    (root / "index.json").write_text(json.dumps({"format": "lava-vision-zoo", "format_version": 1,
+                                                 "entries": {name: record}}))
+    return record
+
+
+def test_push_then_pull_roundtrip(tmp_path):
+    record = make_entry(tmp_path / "a")
+    api = FakeHfApi()
+    assert push("demo", "me/lava-demo", root=tmp_path / "a", api=api).endswith("/commit/fake")
+    assert [c[0] for c in api.calls] == ["create_repo", "upload_folder"]
+    assert set(api.repos["me/lava-demo"]) == {"adapter.safetensors", "README.md", ENTRY_FILE}
+    target = pull("me/lava-demo", root=tmp_path / "b", api=api)
+    assert target == tmp_path / "b" / "demo"
+    assert zoo.read_index(tmp_path / "b")["entries"]["demo"] == record
+    assert zoo.verify(root=tmp_path / "b") == ["demo"]
+    assert (target / "adapter.safetensors").read_bytes() == (tmp_path / "a" / "demo" / "adapter.safetensors").read_bytes()
+    with pytest.raises(ZooError, match="already exists"):
+        pull("me/lava-demo", root=tmp_path / "b", api=api)
+    pull("me/lava-demo", "demo2", root=tmp_path / "b", api=api)
+    assert zoo.verify(root=tmp_path / "b") == ["demo", "demo2"]
+
+
+def test_pull_refuses_tampered_download(tmp_path):
+    make_entry(tmp_path / "a")
+    api = FakeHfApi()
+    push("demo", "me/lava-demo", root=tmp_path / "a", api=api)
+    api.repos["me/lava-demo"]["adapter.safetensors"] = b"\x00weights" * 49 + b"\x00weightz"
+    with pytest.raises(ZooError, match="sha256"):
+        pull("me/lava-demo", root=tmp_path / "b", api=api)
+    assert not (tmp_path / "b" / "demo").exists() and not (tmp_path / "b" / "index.json").exists()
+
+
+def test_push_refuses_damaged_entry(tmp_path):
+    make_entry(tmp_path / "a")
+    (tmp_path / "a" / "demo" / "README.md").write_text("changed")
+    api = FakeHfApi()
+    with pytest.raises(ZooError, match="README.md"):
+        push("demo", "me/lava-demo", root=tmp_path / "a", api=api)
+    assert api.calls == []  # nothing reached the Hub

@@ -1,0 +1,61 @@
+#!/usr/bin/env python
+"""List, verify, push and pull zoo entries."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import _common
+
+EXAMPLES = """\
+  python tools/zoo.py list
+  python tools/zoo.py verify                 # every entry's sha256s (exit 2 at the first problem)
+  python tools/zoo.py verify quickstart
+  python tools/zoo.py show quickstart        # the index record (files, hashes, metrics)
+  python tools/zoo.py push quickstart --repo-id me/lava-quickstart     # needs huggingface_hub + login
+  python tools/zoo.py pull me/lava-quickstart --id quickstart"""
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="tools/zoo.py", description=__doc__, epilog="examples:\n" + EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--zoo", default=None, help="zoo folder (default: $LAVA_VISION_ZOO or the checkout's zoo/)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="entries as a table: task, base, method, metrics")
+    v = sub.add_parser("verify", help="check every file's size and sha256 against the index")
+    v.add_argument("name", nargs="?", help="one entry (default: all)")
+    s = sub.add_parser("show", help="print an entry's index record")
+    s.add_argument("name")
+    pu = sub.add_parser("push", help="upload an entry to a Hugging Face model repo")
+    pu.add_argument("name")
+    pu.add_argument("--repo-id", required=True)
+    pu.add_argument("--private", action="store_true")
+    pl = sub.add_parser("pull", help="install a Hub repo pushed by `push` as a local entry")
+    pl.add_argument("repo_id")
+    pl.add_argument("--id", default=None, help="local entry name (default: the pushed name)")
+    pl.add_argument("--revision", default=None)
+    pl.add_argument("--force", action="store_true")
+    args = p.parse_args()
+    from lava_vision import zoo
+
+    if args.command == "list":
+        print(zoo.format_table(zoo.list(args.zoo)))
+    elif args.command == "verify":
+        names = zoo.verify(args.name, args.zoo)
+        print(f"ok: {len(names)} entr{'y' if len(names) == 1 else 'ies'} verified ({', '.join(names) or 'none'})")
+    elif args.command == "show":
+        from lava_vision.zoo.index import get_entry
+
+        print(json.dumps(get_entry(args.name, args.zoo), indent=2))
+    elif args.command == "push":
+        from lava_vision.zoo.hub import push
+
+        print(push(args.name, args.repo_id, root=args.zoo, private=args.private))
+    else:
+        from lava_vision.zoo.hub import pull
+
+        print(f"installed {pull(args.repo_id, args.id, root=args.zoo, revision=args.revision, force=args.force)}")
+
+
+if __name__ == "__main__":
+    _common.run_tool(main)
