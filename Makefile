@@ -14,9 +14,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The offline quickstart: fine-tune a committed base CNN with LAVA on a shifted distribution,
-# evaluate before/after, write pictures.
+# evaluate before/after, write pictures. Each run gets its own folder under runs/.
+DEMO := quickstart-$(shell date +%Y%m%d-%H%M%S)
 demo: $(STAMP)
-	$(BIN)/python tools/quickstart.py
+	$(BIN)/python tools/train.py tasks/quickstart.py --set output.name=$(DEMO)
+	$(BIN)/python tools/eval.py tasks/quickstart.py --adapter runs/$(DEMO) --no-adapter
+	$(BIN)/python tools/visualize.py tasks/quickstart.py --adapter runs/$(DEMO) --num 8 --out runs/$(DEMO)/panels
+	@echo "run folder: runs/$(DEMO)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
