@@ -170,3 +170,17 @@ def test_tools_fail_with_one_line(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing'}: no such adapter or run folder"]
+
+
+def test_eval_every_steps_and_pictures_in_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = toy_config(tmp_path, "eval.every=0", "eval.every_steps=3", "eval.num_visualize=1", "train.max_steps=7")
+    run = train(cfg)
+    history = [json.loads(line) for line in (run / "eval_history.jsonl").read_text().splitlines()]
+    assert [(h["step"], h["final"]) for h in history] == [(3, False), (6, False), (7, True)]
+    events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()["images"]
+    assert len(tags) == 1 and tags[0].startswith("pictures/")
+    assert [e.step for e in events.Images(tags[0])] == [3, 6, 7]

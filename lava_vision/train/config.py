@@ -53,6 +53,7 @@ class TrainConfig:
 class EvalConfig:
     split: str = "val"
     every: int = 1  # epochs between evaluations; 0 = only at the end
+    every_steps: int = 0  # also evaluate every N optimiser steps (0 = off)
     batch_size: int = 1
     main_metric: str = ""  # selects `best/`
     mode: str = "max"  # max | min for main_metric

@@ -29,6 +29,18 @@ class RunLog:
             self.writer.add_scalar(f"{kind}/{k}", float(v), step)
         self.writer.flush()
 
+    def log_images(self, step: int, paths: list[Path], tag: str = "pictures") -> None:
+        """The evaluation's PNG panels as TensorBoard images (``tag/<file stem>``)."""
+        if not self.enabled or not paths:
+            return
+        import numpy as np
+        from PIL import Image
+
+        for p in paths:
+            with Image.open(p) as im:
+                self.writer.add_image(f"{tag}/{p.stem}", np.asarray(im.convert("RGB")), step, dataformats="HWC")
+        self.writer.flush()
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()

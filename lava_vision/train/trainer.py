@@ -158,6 +158,8 @@ class Trainer:
         metrics = evaluate(self.task, self.raw, e.split, e.batch_size, e.max_samples, precision=self.precision,
                            pictures_dir=pictures if e.num_visualize > 0 else None, num_pictures=e.num_visualize)
         self.log.log(self.step, metrics, kind=f"eval_{e.split}", epoch=self.epoch)
+        if self.main and e.num_visualize > 0 and pictures.is_dir():
+            self.log.log_images(self.step, sorted(pictures.glob("*.png")))
         if self.main:
             append_jsonl(self.run_dir / "eval_history.jsonl",
                          {"step": self.step, "epoch": self.epoch, "split": e.split, "final": final, **metrics})
@@ -239,6 +241,8 @@ class Trainer:
                         window, window_steps, window_samples, tick, step_seconds = {}, 0, 0, time.perf_counter(), 0.0
                     if t.save_every > 0 and self.step % t.save_every == 0:
                         self.save_last()
+                    if e.every_steps > 0 and self.step % e.every_steps == 0 and self.step < self.total_steps:
+                        self.evaluate()  # e.g. SDXL validation images every N steps
                     if os.environ.get(EXIT_AFTER_STEP_ENV) == str(self.step):
                         os._exit(17)
                 else:
