@@ -45,9 +45,20 @@ class AdapterLayer(nn.Module, abc.ABC):
     def adapter_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         """Output of the adapted layer (base + update) for an unmerged, enabled adapter."""
 
+    def penalty_factors(self, kinds: list[str]) -> list[tuple[torch.Tensor, bool, int]]:
+        """The parameters of the given factor kinds as stored: ``(tensor, rank_in_rows, n_blocks)``.
+
+        ``rank_in_rows=False``: the tensor is ``n*rows x R`` (rank vectors are columns, e.g. U);
+        ``True``: it is ``n*R x cols`` (rank vectors are rows, e.g. LoRA's A, whose columns-as-
+        rank-vectors matrix F is A^T). Handing the raw parameters over lets the regulariser skip
+        one autograd view per layer and step.
+        """
+        return []
+
     def regularized_factors(self, kinds: list[str]) -> list[torch.Tensor]:
         """Factors of the given kinds as ``n x rows x R`` stacks (R rank vectors as columns)."""
-        return []
+        return [t.view(n, self.rank, -1).transpose(1, 2) if in_rows else t.view(n, -1, self.rank)
+                for t, in_rows, n in self.penalty_factors(kinds)]
 
     def factor_kind(self, param_name: str) -> str:
         return self.factor_names[param_name]

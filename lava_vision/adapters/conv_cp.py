@@ -120,12 +120,8 @@ class CPConv(AdapterLayer):
         eq = "xr,yr," + ",".join(f"{m}r" for m in modes) + "->xy" + modes
         return torch.einsum(eq, first, second, *self.kernels) * self.scale
 
-    def regularized_factors(self, kinds: list[str]) -> list[torch.Tensor]:
-        out = []
-        for name, kind in self.factor_names.items():
-            if kind in kinds:
-                out.append(getattr(self, name).unsqueeze(0))
-        return out
+    def penalty_factors(self, kinds: list[str]) -> list[tuple[torch.Tensor, bool, int]]:
+        return [(getattr(self, name), False, 1) for name, kind in self.factor_names.items() if kind in kinds]
 
     # -- forward paths ---------------------------------------------------------------------
     def _output_padding(self, x: torch.Tensor, output_size) -> list[int]:

@@ -42,9 +42,8 @@ class FlatLoRAConv(AdapterLayer):
         w = self.base_layer.weight
         return (self.B @ self.A).reshape(w.shape) * self.scale
 
-    def regularized_factors(self, kinds: list[str]) -> list[torch.Tensor]:
-        return [getattr(self, k).t().unsqueeze(0) if k == "A" else getattr(self, k).unsqueeze(0)
-                for k in ("A", "B") if k in kinds]
+    def penalty_factors(self, kinds: list[str]) -> list[tuple[torch.Tensor, bool, int]]:
+        return [(getattr(self, k), k == "A", 1) for k in ("A", "B") if k in kinds]
 
     def adapter_forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         b = self.base_layer

@@ -56,14 +56,9 @@ class LoRALinear(AdapterLayer):
         full = delta.new_zeros(self.base_layer.weight.shape)
         return full.index_copy(0, self.out_index, delta)
 
-    def regularized_factors(self, kinds: list[str]) -> list[torch.Tensor]:
-        a, b = self._blocks()
-        out = []
-        if "A" in kinds:
-            out.append(a.transpose(1, 2))  # n x in x R
-        if "B" in kinds:
-            out.append(b)  # n x chunk x R
-        return out
+    def penalty_factors(self, kinds: list[str]) -> list[tuple[torch.Tensor, bool, int]]:
+        n = len(self.selected)  # A: n*R x in (rank vectors are rows); B: n*chunk x R
+        return [(getattr(self, k), k == "A", n) for k in ("A", "B") if k in kinds]
 
     def adapter_forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base_layer(x)

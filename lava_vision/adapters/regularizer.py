@@ -18,32 +18,64 @@ from .injector import STATE_ATTR, adapter_layers
 def orthogonal_penalty(model: nn.Module) -> torch.Tensor:
     """lam-weighted sum over all adapter layers; a zero scalar when nothing is regularised.
 
-    One batched matmul per factor shape; the identity is taken off the Gram's diagonal in place
-    (exact, unlike expanding the square, which cancels catastrophically near orthonormality).
+    Factors of one shape and layout are handled together by one autograd node
+    (``_GroupPenalty``): a batched Gram, minus a cached identity (exact, unlike expanding the
+    square), and in backward the closed-form gradient 4 lam F (F^T F - I) split back into the
+    parameters as views. That keeps the per-layer autograd work to the gradient accumulation
+    itself, which matters because the penalty is launch-bound on a GPU.
     """
-    groups: dict[tuple, tuple[list[torch.Tensor], list[float]]] = defaultdict(lambda: ([], []))
+    groups: dict[tuple, tuple[list[torch.Tensor], list[int], list[float]]] = defaultdict(lambda: ([], [], []))
     for layer in _adapter_modules(model):
         if layer.lam <= 0 or layer.merged or layer.disabled:
             continue
-        for f in layer.regularized_factors(getattr(layer, "regularize", [])):
-            mats, lams = groups[(tuple(f.shape[1:]), f.dtype, f.device)]
-            mats.append(f)
-            lams += [layer.lam] * f.shape[0]
+        for t, in_rows, n in layer.penalty_factors(getattr(layer, "regularize", [])):
+            block = (layer.rank, t.shape[1]) if in_rows else (t.shape[0] // n, layer.rank)
+            tensors, blocks, lams = groups[(block, in_rows, t.dtype, t.device)]
+            tensors.append(t)
+            blocks.append(n)
+            lams += [layer.lam] * n
     if not groups:
         p = next(model.parameters(), None)
         return torch.zeros((), device=p.device if p is not None else None)
     total = None
-    for (shape, dtype, dev), (mats, lams) in groups.items():
-        f = torch.cat(mats) if len(mats) > 1 else mats[0]  # n x rows x R
-        gram = torch.bmm(f.transpose(1, 2), f)
-        gram.diagonal(dim1=1, dim2=2).sub_(1.0)  # bmm's backward needs f, not gram
-        per = gram.square().sum(dim=(1, 2))
-        if all(lam == lams[0] for lam in lams):  # the usual case: a Python scalar, no transfer
-            term = per.sum() * lams[0]
-        else:
-            term = (_lam_tensor(tuple(lams), dtype, dev) * per).sum()
+    for (block, in_rows, dtype, dev), (tensors, blocks, lams) in groups.items():
+        lam = lams[0] if all(v == lams[0] for v in lams) else _lam_tensor(tuple(lams), dtype, dev)
+        term = _GroupPenalty.apply(block, in_rows, blocks, lam, *tensors)
         total = term if total is None else total + term.to(total.dtype)
     return total
+
+
+class _GroupPenalty(torch.autograd.Function):
+    """sum_i lam_i ||F_i^T F_i - I||_F^2 over the blocks of several same-shaped factors.
+
+    ``in_rows``: each block is ``R x cols`` (F = block^T, LoRA's A); else ``rows x R`` (F = block).
+    """
+
+    @staticmethod
+    def forward(ctx, block: tuple[int, int], in_rows: bool, blocks: list[int], lam, *tensors):
+        f = torch.cat([t.reshape(n, *block) for t, n in zip(tensors, blocks)])  # N x block
+        gram = (f @ f.transpose(1, 2) if in_rows else f.transpose(1, 2) @ f) - _eye(block[0] if in_rows else block[1],
+                                                                                      f.dtype, f.device)
+        per = gram.square().sum(dim=(1, 2))
+        ctx.save_for_backward(f, gram, lam if torch.is_tensor(lam) else None)
+        ctx.meta = (in_rows, blocks, lam if not torch.is_tensor(lam) else None, [t.shape for t in tensors])
+        return (per * lam).sum() if torch.is_tensor(lam) else per.sum() * lam
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        f, gram, lam_t = ctx.saved_tensors
+        in_rows, blocks, lam, shapes = ctx.meta
+        # d/dF lam ||F^T F - I||^2 = 4 lam F (F^T F - I); for F = A^T that is 4 lam (A A^T - I) A
+        g = gram @ f if in_rows else f @ gram
+        g = g * (4 * grad_out) * (lam_t.view(-1, 1, 1) if lam_t is not None else lam)
+        grads = [part.reshape(shape) for part, shape in zip(g.split(blocks), shapes)]
+        return (None, None, None, None, *grads)
+
+
+@functools.lru_cache(maxsize=64)
+def _eye(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.eye(n, dtype=dtype, device=device)
 
 
 @functools.lru_cache(maxsize=64)
