@@ -149,3 +149,24 @@ def test_trainer_runs_the_depth_task_end_to_end(tiny_dir, tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert np.isfinite(metrics["d1"]) and np.isfinite(metrics["abs_rel"])
     assert RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())).data.synthetic_hw == (28, 42)
+
+
+def test_gradient_checkpointing_gives_the_same_adapter_updates(tiny_dir, tmp_path):
+    """Checkpointed blocks must still send gradients to the adapters inside them (with a frozen
+    base, reentrant checkpointing would silently drop them) and change nothing else."""
+    from safetensors.torch import load_file
+
+    from lava_vision.train import train
+
+    results = {}
+    for ckpt in (False, True):
+        cfg = run_config(tiny_dir)
+        cfg.train = TrainConfig(epochs=1, max_steps=3, batch_size=2, num_workers=0, gradient_checkpointing=ckpt)
+        cfg.optim = OptimConfig(lr=1e-2)
+        cfg.eval = EvalConfig(split="val", every=0, batch_size=2, max_samples=2, num_visualize=0)
+        cfg.output.root, cfg.output.name = str(tmp_path), f"ckpt_{ckpt}"
+        results[ckpt] = load_file(str(train(cfg) / "last" / "adapter.safetensors"))
+    encoder_b = [k for k in results[True] if k.startswith("backbone.encoder") and k.endswith(".B")]
+    assert encoder_b and all(results[True][k].abs().sum() > 0 for k in encoder_b)
+    for k, v in results[False].items():
+        torch.testing.assert_close(results[True][k], v, atol=1e-5, rtol=1e-4)

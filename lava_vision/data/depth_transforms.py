@@ -13,6 +13,7 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
+from .augment import seeded_compose
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,7 +48,7 @@ def train_transform(size: int = 518, hflip: bool = True, color_jitter: float = 0
     if color_jitter > 0:
         j = color_jitter
         ops.append(A.ColorJitter(brightness=j, contrast=j, saturation=j, hue=j / 4, p=0.8))
-    pipeline = A.Compose(ops)
+    pipeline = seeded_compose(ops)
 
     def apply(rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out = pipeline(image=rgb, mask=depth)

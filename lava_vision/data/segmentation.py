@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from .augment import seeded_compose
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -98,7 +99,7 @@ def build_transform(image_size: int, train: bool, hflip: float = 0.5, vflip: flo
     ops = [A.Resize(image_size, image_size, interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST)]
     if train:
         ops += [A.HorizontalFlip(p=hflip), A.VerticalFlip(p=vflip)]
-    return A.Compose(ops)
+    return seeded_compose(ops)
 
 
 class BinarySegmentationDataset(Dataset):

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ...data.augment import seeded_compose
 from .config import ClassificationDataConfig, ClassificationModelConfig
 
 SOURCES = ("cifar10", "cifar100", "imagefolder", "procedural")
@@ -25,7 +26,7 @@ def build_transform(model_cfg: ClassificationModelConfig, train: bool, hflip: bo
     if train and hflip:
         ops.append(A.HorizontalFlip(p=0.5))
     ops += [A.Normalize(mean=model_cfg.mean, std=model_cfg.std, max_pixel_value=255.0), ToTensorV2()]
-    return A.Compose(ops)
+    return seeded_compose(ops)
 
 
 class ArrayDataset(Dataset):
