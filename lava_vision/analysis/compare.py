@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..adapters import read_adapter_config
+from ..jsonl import read_jsonl
 
 
 @dataclass
@@ -52,17 +53,7 @@ def _read_json(path: Path, what: str) -> dict:
 def _train_records(path: Path) -> list[dict]:
     if not path.is_file():
         return []
-    out = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{i}: not a JSON line ({e})") from e
-        if record.get("kind") == "train":
-            out.append(record)
-    return out
+    return [record for _, record in read_jsonl(path) if record.get("kind") == "train"]
 
 
 def _median(records: list[dict], key: str) -> float:

@@ -11,7 +11,6 @@ is conditioned on the original size and the crop's top-left corner, so both are 
 """
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+
+from ..jsonl import read_jsonl
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -42,13 +43,7 @@ def read_captions(root: str | Path, caption_key: str = "text", instance_prompt: 
         raise FileNotFoundError(f"{meta} is missing: write one line {{\"file_name\": ..., \"{caption_key}\": ...}} "
                                 "per image, or set data.instance_prompt for DreamBooth-style training")
     pairs = []
-    for lineno, line in enumerate(meta.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{meta}:{lineno}: not valid JSON ({e})") from e
+    for lineno, row in read_jsonl(meta):
         for key in ("file_name", caption_key):
             if key not in row:
                 raise ValueError(f"{meta}:{lineno}: missing key {key!r} (has {sorted(row)})")

@@ -45,7 +45,3 @@ class RunLog:
         if self.writer is not None:
             self.writer.close()
 
-
-def append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")

@@ -26,13 +26,14 @@ from tqdm.auto import tqdm
 
 from ..adapters import load_adapter, orthogonal_penalty, train_mode
 from ..analysis.diagnostics import GradientWindow, layer_orthogonality_errors
+from ..jsonl import append_jsonl
 from .build import build_run, resolve_precision
 from .checkpoint import load_trainer_state, recover, rng_state, save_checkpoint, set_rng_state
 from .config import RunConfig
 from .data import train_loader
 from .evaluation import batch_len, evaluate
 from .optim import build_optimizer, build_scheduler
-from .run_log import RunLog, append_jsonl
+from .run_log import RunLog
 
 # Crash simulation for the resume test: the process exits hard right after this global step
 # (and any checkpoint written at it), like a kill would.
