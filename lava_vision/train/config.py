@@ -44,6 +44,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 2
     gradient_checkpointing: bool = False
+    find_unused_parameters: bool = False  # DDP: set when some trainable parameters skip the forward
     log_every: int = 10  # steps
     save_every: int = 0  # steps between `last/` checkpoints; 0 = end of each epoch
     diagnostics: bool = False  # per-layer gradient variance and orthogonality error to TensorBoard

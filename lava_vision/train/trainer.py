@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import gather_object, send_to_device, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, gather_object, send_to_device, set_seed
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -72,7 +72,9 @@ class Trainer:
         # second run in this process may use another precision.
         AcceleratorState._reset_state(reset_partial_state=False)
         # cpu=True without a GPU, or a CPU-only torchrun launch would run N independent processes
-        self.acc = Accelerator(mixed_precision="no" if self.precision == "fp32" else self.precision, cpu=not on_gpu)
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=t.find_unused_parameters)
+        self.acc = Accelerator(mixed_precision="no" if self.precision == "fp32" else self.precision, cpu=not on_gpu,
+                               kwargs_handlers=[ddp])
         self.main = self.acc.is_main_process
         self.run_dir = run_dir_of(cfg)
         self._prepare_run_dir(resume)
