@@ -1,13 +1,13 @@
 """Sweeps over the toy recipe, in this process and as parallel processes."""
 import json
 import math
-import runpy
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
+from inprocess_tools import run_tool  # noqa: E402
 from toy_task import RECIPE  # noqa: E402
 
 from lava_vision.analysis.sweep import (RecipeError, parse_sweep, plan_sweep, point_name, run_sweep,  # noqa: E402
@@ -15,13 +15,6 @@ from lava_vision.analysis.sweep import (RecipeError, parse_sweep, plan_sweep, po
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["eval.num_visualize=0", "train.epochs=1", "eval.every=0"]
-
-
-def run_tool(monkeypatch, name: str, *args: str) -> None:
-    """Run tools/<name> in this process, as `python tools/<name> args...` would."""
-    monkeypatch.syspath_prepend(str(ROOT / "tools"))
-    monkeypatch.setattr(sys, "argv", [name, *args])
-    runpy.run_path(str(ROOT / "tools" / name), run_name="__main__")
 
 
 def test_sweep_grammar():

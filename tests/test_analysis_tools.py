@@ -1,7 +1,6 @@
 """tools/analyze.py on a run folder, an adapter folder and a zoo entry of the toy task: numbers
 against numpy on the saved factors, and the same CSV whichever way the adapter is reached."""
 import csv
-import runpy
 import sys
 from pathlib import Path
 
@@ -9,19 +8,13 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
+from inprocess_tools import run_tool  # noqa: E402
 from toy_task import RECIPE, toy_config  # noqa: E402
 
 from lava_vision.train import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["eval.num_visualize=0", "train.epochs=1", "eval.every=0"]
-
-
-def run_tool(monkeypatch, name: str, *args: str) -> None:
-    """Run tools/<name> in this process, as `python tools/<name> args...` would."""
-    monkeypatch.syspath_prepend(str(ROOT / "tools"))
-    monkeypatch.setattr(sys, "argv", [name, *args])
-    runpy.run_path(str(ROOT / "tools" / name), run_name="__main__")
 
 
 def test_analyze_tool_on_a_run_folder(tmp_path, monkeypatch, capsys):
