@@ -13,7 +13,6 @@ from toy_task import RECIPE, toy_config  # noqa: E402
 
 from lava_vision.train import train  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 FAST = ["eval.num_visualize=0", "train.epochs=1", "eval.every=0"]
 
 
