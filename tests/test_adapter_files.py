@@ -104,7 +104,7 @@ def test_save_is_atomic_and_keeps_previous_on_failure(tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise OSError("disk full")
-    monkeypatch.setattr(io, "save_file", boom)
+    monkeypatch.setattr(io, "save", boom)
     with pytest.raises(OSError):
         save_adapter(m, tmp_path / "ad")
     assert (tmp_path / "ad" / "adapter.safetensors").read_bytes() == before

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 
 from .injector import adapter_layers, injection_state
@@ -49,8 +49,6 @@ def export_peft_lora(model: nn.Module, directory: str | os.PathLike,
     }
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / ".adapter_model.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, directory / "adapter_model.safetensors")
+    atomic_write_bytes(directory / "adapter_model.safetensors", save(tensors))
     atomic_write_bytes(directory / "adapter_config.json", json.dumps(doc, indent=2).encode())
     return skipped

@@ -16,9 +16,10 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterator
+
+from ..adapters.io import atomic_write_bytes
 
 FORMAT = "lava-vision-zoo"
 INDEX_NAME = "index.json"
@@ -82,18 +83,7 @@ def read_index(root: str | os.PathLike | None = None) -> dict:
 
 def write_index(doc: dict, root: str | os.PathLike | None = None) -> None:
     """Replace the index atomically: a temp file beside it, fsync, rename (a crash leaves the old one)."""
-    path = zoo_root(root) / INDEX_NAME
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{INDEX_NAME}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(zoo_root(root) / INDEX_NAME, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
 
 
 @contextlib.contextmanager
