@@ -19,7 +19,6 @@ from lava_vision.train import (NonFiniteLossError, RunConfig, build_run, evaluat
                                load_trained, train)
 from lava_vision.train.checkpoint import (CheckpointError, load_trainer_state, rng_state, save_checkpoint,  # noqa: E402
                                           set_rng_state)
-from lava_vision.train.trainer import EXIT_AFTER_STEP_ENV  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["eval.num_visualize=0", "train.log_every=1"]
@@ -81,7 +80,7 @@ def test_run_folder_contents(tmp_path):
     assert train_logs[1]["lr"] == pytest.approx(0.05 * (1 + math.cos(math.pi / 6)) / 2)
     diag = [r for r in logs if r["kind"] == "diag"]
     assert [r["step"] for r in diag] == [2, 4, 6, 8] and {"grad_var/fc1", "orth_error_max"} <= set(diag[0])
-    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert list((run / "tb" / "lava-vision").glob("events.out.tfevents.*"))  # Accelerate's TensorBoard tracker
     history = [json.loads(line) for line in (run / "eval_history.jsonl").read_text().splitlines()]
     assert [(h["step"], h["final"]) for h in history] == [(4, False), (8, True)]
     assert len(list((run / "pictures" / "step_0000008").glob("*.png"))) == 2
@@ -179,7 +178,7 @@ def test_eval_every_steps_and_pictures_in_tensorboard(tmp_path):
     run = train(cfg)
     history = [json.loads(line) for line in (run / "eval_history.jsonl").read_text().splitlines()]
     assert [(h["step"], h["final"]) for h in history] == [(3, False), (6, False), (7, True)]
-    events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0})
+    events = EventAccumulator(str(run / "tb" / "lava-vision"), size_guidance={"images": 0})
     events.Reload()
     tags = events.Tags()["images"]
     assert len(tags) == 1 and tags[0].startswith("pictures/")

@@ -19,16 +19,17 @@ if TYPE_CHECKING:
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-def build_run(cfg: RunConfig) -> tuple[object, nn.Module, Plan]:
-    """``(task, model, plan)``: the task, its base model (pretrained weights) with the adapter injected."""
-    task, model = build_base(cfg)
+def build_run(cfg: RunConfig, task: object | None = None) -> tuple[object, nn.Module, Plan]:
+    """``(task, model, plan)``: the task (``task`` if given), its base model (pretrained weights)
+    with the adapter injected."""
+    task, model = build_base(cfg, task)
     plan = inject(model, cfg.adapter)
     return task, model, plan
 
 
-def build_base(cfg: RunConfig) -> tuple[object, nn.Module]:
+def build_base(cfg: RunConfig, task: object | None = None) -> tuple[object, nn.Module]:
     """``(task, model)``: the base model without any adapter (the "before" of a comparison)."""
-    task = get_task(cfg.task)(cfg)
+    task = task if task is not None else get_task(cfg.task)(cfg)
     return task, task.build_model()
 
 

@@ -46,7 +46,10 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     find_unused_parameters: bool = False  # DDP: set when some trainable parameters skip the forward
     log_every: int = 10  # steps
-    save_every: int = 0  # steps between `last/` checkpoints; 0 = end of each epoch
+    save_every: int = 0  # also save `last/` every N optimiser steps (0 = off); always at each epoch end
+    save_every_minutes: float = 10.0  # and whenever this much time passed since the last save (0 = off)
+    keep_last: int = 2  # step checkpoints kept: last/ plus the keep_last - 1 before it in checkpoints/
+    trackers: list[str] = field(default_factory=lambda: ["tensorboard"])  # Accelerate log_with: tensorboard, wandb, mlflow, ...
     diagnostics: bool = False  # per-layer gradient variance and orthogonality error to TensorBoard
 
 
@@ -57,7 +60,7 @@ class EvalConfig:
     every_steps: int = 0  # also evaluate every N optimiser steps (0 = off)
     batch_size: int = 1
     main_metric: str = ""  # selects `best/`
-    mode: str = "max"  # max | min for main_metric
+    mode: str = "max"  # "max" | "min": whether a larger main_metric is better
     max_samples: int = 0  # 0 = the whole split
     num_visualize: int = 4
 

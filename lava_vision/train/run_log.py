@@ -1,36 +1,57 @@
-"""Scalars of a run to TensorBoard (``tb/``) and to a JSON-lines file (``log.jsonl``), main process only."""
+"""A run's scalars: one JSON line per record in ``log.jsonl`` (the record the analysis tools read)
+and the experiment trackers of Accelerate's ``log_with`` (``train.trackers``: TensorBoard under
+``tb/`` by default; wandb, mlflow, ... when installed). Main process only."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
+from accelerate import Accelerator
+
+from ..jsonl import append_jsonl
+
+PROJECT = "lava-vision"  # the trackers' project (wandb project, mlflow experiment); TB: tb/<PROJECT>/
+LOG_FILES = ("log.jsonl", "eval_history.jsonl")  # cut back to a checkpoint's sizes on --resume
+
+
+def flat_config(d: dict, prefix: str = "") -> dict[str, str | int | float | bool]:
+    """``{"optim": {"lr": 1e-4}}`` -> ``{"optim.lr": 1e-4}``; lists, dicts and None as JSON text
+    (trackers' hyperparameters take scalars only)."""
+    out: dict = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(flat_config(v, f"{prefix}{k}."))
+        elif isinstance(v, (str, int, float, bool)):
+            out[f"{prefix}{k}"] = v
+        else:
+            out[f"{prefix}{k}"] = json.dumps(v)
+    return out
+
 
 class RunLog:
-    """``log(step, {"loss": ...}, kind="train")`` writes one JSON line and one TB scalar per value."""
+    """``log(step, {"loss": ...}, kind="train")`` writes one JSON line and sends ``kind/name`` scalars
+    to every tracker. ``resume_step`` (resumed runs) hides TensorBoard events after that step,
+    which the resumed run writes again."""
 
-    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.writer = None
-        if enabled:
-            from torch.utils.tensorboard import SummaryWriter  # imported here: slow, main process only
-
-            self.writer = SummaryWriter(str(run_dir / "tb"))
-            self.path = run_dir / "log.jsonl"
+    def __init__(self, acc: Accelerator, run_dir: Path, config: dict, run_name: str,
+                 resume_step: int | None = None) -> None:
+        self.acc, self.run_dir, self.enabled = acc, run_dir, acc.is_main_process
+        self.path = run_dir / "log.jsonl"
+        tb = {"purge_step": resume_step + 1} if resume_step is not None else {}
+        acc.init_trackers(PROJECT, config=flat_config(config), init_kwargs={
+            "tensorboard": tb, "wandb": {"name": run_name, "dir": str(run_dir)}, "mlflow": {"run_name": run_name}})
 
     def log(self, step: int, values: dict[str, float], kind: str = "train", **extra: object) -> None:
         if not self.enabled:
             return
-        record = {"kind": kind, "step": step, "time": round(time.time(), 3), **extra,
-                  **{k: float(v) for k, v in values.items()}}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        for k, v in values.items():
-            self.writer.add_scalar(f"{kind}/{k}", float(v), step)
-        self.writer.flush()
+        append_jsonl(self.path, {"kind": kind, "step": step, "time": round(time.time(), 3), **extra,
+                                 **{k: float(v) for k, v in values.items()}})
+        self.acc.log({f"{kind}/{k}": float(v) for k, v in values.items()}, step=step)
 
     def log_images(self, step: int, paths: list[Path], tag: str = "pictures") -> None:
-        """The evaluation's PNG panels as TensorBoard images (``tag/<file stem>``)."""
+        """The evaluation's PNG panels as tracker images (``tag/<file stem>``)."""
         if not self.enabled or not paths:
             return
         import numpy as np
@@ -38,10 +59,26 @@ class RunLog:
 
         for p in paths:
             with Image.open(p) as im:
-                self.writer.add_image(f"{tag}/{p.stem}", np.asarray(im.convert("RGB")), step, dataformats="HWC")
-        self.writer.flush()
+                image = np.asarray(im.convert("RGB"))
+            for tracker in self.acc.trackers:
+                if tracker.name == "tensorboard":  # SummaryWriter.add_images wants a batch and its layout
+                    tracker.log_images({f"{tag}/{p.stem}": image[None]}, step, dataformats="NHWC")
+                elif hasattr(tracker, "log_images"):
+                    tracker.log_images({f"{tag}/{p.stem}": [image]}, step)
+
+    def sizes(self) -> dict[str, int]:
+        """Bytes of each log file now (stored with a checkpoint; see ``truncate_logs``)."""
+        return {name: (self.run_dir / name).stat().st_size if (self.run_dir / name).exists() else 0
+                for name in LOG_FILES}
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        self.acc.end_training()
 
+
+def truncate_logs(run_dir: Path, sizes: dict[str, int]) -> None:
+    """Cut each log file back to its size when the checkpoint was saved: the resumed run logs the
+    steps after the checkpoint again, so their old lines would be duplicates (or half-written)."""
+    for name, size in sizes.items():
+        path = run_dir / name
+        if path.exists() and path.stat().st_size > size:
+            os.truncate(path, size)

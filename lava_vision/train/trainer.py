@@ -1,8 +1,9 @@
 """The generic trainer: any Task, any adapter method, one process or many (Accelerate / torchrun).
 
 One optimiser step = ``train.grad_accum`` micro-batches of ``train.batch_size`` per process; the
-loss of each is ``task loss + orthogonal_penalty(model)``. Run folder layout, resume semantics and
-the non-finite-loss stop are described in the README ("Training engine").
+loss of each is ``task loss + orthogonal_penalty(model)``. Run folder layout, checkpoints (cadence,
+rotation, SIGINT/SIGTERM, fallback), resume semantics and the non-finite-loss stop are described in
+the README ("Training engine").
 """
 from __future__ import annotations
 
@@ -10,38 +11,45 @@ import contextlib
 import itertools
 import json
 import math
-import os
-import resource
+import signal
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import DistributedDataParallelKwargs, gather_object, send_to_device, set_seed
+from accelerate.utils import (DistributedDataParallelKwargs, ProjectConfiguration, gather_object, send_to_device,
+                               set_seed)
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..adapters import load_adapter, orthogonal_penalty, train_mode
+from ..adapters import AdapterFileError, load_adapter, orthogonal_penalty, train_mode
 from ..analysis.diagnostics import GradientWindow, layer_orthogonality_errors
 from ..jsonl import append_jsonl
+from ..tasks import get_task
 from .build import build_run, resolve_precision
-from .checkpoint import load_trainer_state, recover, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (ARCHIVE, CheckpointError, archived_checkpoints, load_trainer_state, prune_checkpoints,
+                         rng_state, save_checkpoint, set_rng_state)
 from .config import RunConfig
 from .data import train_loader
 from .evaluation import batch_len, evaluate
+from .memory import peak_memory_mb, reset_peak_memory
 from .optim import build_optimizer, build_scheduler
-from .run_log import RunLog
-
-# Crash simulation for the resume test: the process exits hard right after this global step
-# (and any checkpoint written at it), like a kill would.
-EXIT_AFTER_STEP_ENV = "LAVA_VISION_EXIT_AFTER_STEP"
+from .run_folder import check_run_dir, clear_failed_run, discard_if_empty
+from .run_log import RunLog, truncate_logs
+from .validate import check_config, check_task_config
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the run stopped without overwriting the last checkpoint."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM: the run saved ``last/`` at the step it had reached and stopped."""
 
 
 def run_dir_of(cfg: RunConfig) -> Path:
@@ -63,27 +71,37 @@ class Trainer:
     """Holds the state of one run; ``train(cfg, resume)`` is the entry point."""
 
     def __init__(self, cfg: RunConfig, resume: bool = False) -> None:
-        self.cfg, t = cfg, cfg.train
-        if t.grad_accum < 1 or t.batch_size < 1:
-            raise ValueError(f"train.grad_accum={t.grad_accum} and train.batch_size={t.batch_size} must be >= 1")
+        self.cfg, t, e = cfg, cfg.train, cfg.eval
+        # Everything checkable without the model, before anything is built or written
+        check_config(cfg)
+        self.task = get_task(cfg.task)(cfg)
+        check_task_config(cfg, self.task)
+        self.run_dir = run_dir_of(cfg)
+        check_run_dir(self.run_dir, resume)
         on_gpu = torch.cuda.is_available()
         self.precision = resolve_precision(t.precision, torch.device("cuda" if on_gpu else "cpu"))
-        # Accelerate keeps one global AcceleratorState; drop it (not the process group) so that a
-        # second run in this process may use another precision.
+        # Accelerate keeps one global AcceleratorState, fixed at its first mixed_precision; dropping it
+        # (not the process group) lets a second run in this process use another precision. Accelerate
+        # has no public API for this.
         AcceleratorState._reset_state(reset_partial_state=False)
         # cpu=True without a GPU, or a CPU-only torchrun launch would run N independent processes
         ddp = DistributedDataParallelKwargs(find_unused_parameters=t.find_unused_parameters)
         self.acc = Accelerator(mixed_precision="no" if self.precision == "fp32" else self.precision, cpu=not on_gpu,
-                               kwargs_handlers=[ddp])
+                               kwargs_handlers=[ddp], log_with=list(t.trackers),
+                               project_config=ProjectConfiguration(project_dir=str(self.run_dir),
+                                                                   logging_dir=str(self.run_dir / "tb")))
         self.main = self.acc.is_main_process
-        self.run_dir = run_dir_of(cfg)
-        self._prepare_run_dir(resume)
-        set_seed(t.seed)
-        self.task, model, self.plan = build_run(cfg)
+        self.created_dir = not self.run_dir.exists()
+        reset_peak_memory(self.acc.device)
+        # the datasets before the model: a missing data folder must not cost a model load
+        train_set = self.task.build_dataset("train")
+        self.task.build_dataset(e.split)
+        set_seed(t.seed)  # the adapter initialisation depends on the seed only
+        _, model, self.plan = build_run(cfg, self.task)
         if t.gradient_checkpointing:
             enable_gradient_checkpointing(self.task, model)
         optimizer = build_optimizer(model, cfg)
-        self.loader = train_loader(self.task.build_dataset("train"), self.task.collate, t.batch_size, t.seed,
+        self.loader = train_loader(train_set, self.task.collate, t.batch_size, t.seed,
                                    self.acc.process_index, self.acc.num_processes, t.num_workers,
                                    pin_memory=self.acc.device.type == "cuda")
         self.steps_per_epoch = math.ceil(self.loader.sampler.batches_per_epoch / t.grad_accum)
@@ -94,52 +112,86 @@ class Trainer:
         self.grad_window = GradientWindow(self.raw) if t.diagnostics and self.main else None
         self.epoch, self.batch, self.step = 0, 0, 0  # position: epoch, micro-batch within it, optimiser steps
         self.best: float | None = None
-        self.log = RunLog(self.run_dir, enabled=self.main)
+        self.saved_step: int | None = None  # step of the checkpoint in last/
+        self.last_save_time = time.monotonic()
+        self.stop_signal: int | None = None
+        try:
+            if resume:
+                self._resume()  # config.json is rewritten only once a checkpoint has loaded
+            else:
+                self._start_fresh()
+            self.log = RunLog(self.acc, self.run_dir, cfg.to_dict(), self.run_dir.name,
+                              resume_step=self.step if resume else None)
+        except BaseException:
+            self._discard_if_empty()
+            raise
         if self.main:
             (self.run_dir / "plan.txt").write_text(str(self.plan) + "\n")
         self.acc.print("\n".join(str(self.plan).splitlines()[-2:]))
-        if resume:
-            self._resume()
 
     # ---- run folder and checkpoints -------------------------------------------------------------
-    def _prepare_run_dir(self, resume: bool) -> None:
-        d = self.run_dir
-        if resume:
-            recover(d, "last")
-            if not (d / "last").is_dir():
-                raise FileNotFoundError(f"{d}/last: nothing to resume (no checkpoint in this run folder)")
-        elif (d / "last").exists() or (d / ".last.old").exists() or (d / "best").exists():
-            raise FileExistsError(f"{d}: this run folder already holds checkpoints; pass --resume to continue "
-                                  "it, or choose another output.name")
+    def _start_fresh(self) -> None:
         self.acc.wait_for_everyone()
         if self.main:
-            d.mkdir(parents=True, exist_ok=True)
-            current = self.cfg.to_dict()
-            if resume and (d / "config.json").is_file():
-                saved = json.loads((d / "config.json").read_text())
-                changed = _diff_keys(saved, json.loads(json.dumps(current)))
-                if changed:
-                    warnings.warn(f"resuming {d} with a changed config: {', '.join(changed)}")
-            (d / "config.json").write_text(json.dumps(current, indent=2) + "\n")
+            if self.run_dir.is_dir():
+                clear_failed_run(self.run_dir)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._write_config()
+        self.acc.wait_for_everyone()
+
+    def _write_config(self, saved: dict | None = None) -> None:
+        current = json.loads(json.dumps(self.cfg.to_dict()))
+        if saved is not None:
+            changed = _diff_keys(saved, current)
+            if changed:
+                warnings.warn(f"resuming {self.run_dir} with a changed config: {', '.join(changed)}")
+        (self.run_dir / "config.json").write_text(json.dumps(current, indent=2) + "\n")
+
+    def _discard_if_empty(self) -> None:
+        """A failed run leaves no folder behind unless it holds a checkpoint or a logged step."""
+        if self.main and self.created_dir and discard_if_empty(self.run_dir):
+            self.acc.print(f"removed {self.run_dir}: the run failed before saving or logging anything")
 
     def _metadata(self, metrics: dict | None = None) -> dict:
         return {"task": self.cfg.task, "run": self.run_dir.name, "epoch": self.epoch, "step": self.step,
                 "metrics": metrics or {}}
 
     def save_last(self) -> None:
+        """``last/`` at the current position; the one it replaces goes to checkpoints/ (``keep_last``)."""
         rng = gather_object([rng_state()])  # every process's RNG, in rank order (collective)
         if self.main:
             state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                      "scaler": self.acc.scaler.state_dict() if self.acc.scaler is not None else {},
                      "rng": rng, "world_size": self.acc.num_processes, "best": self.best,
-                     "position": {"epoch": self.epoch, "batch": self.batch, "global_step": self.step}}
-            save_checkpoint(self.run_dir, "last", self.raw, self._metadata(), state)
+                     "position": {"epoch": self.epoch, "batch": self.batch, "global_step": self.step},
+                     "log_sizes": self.log.sizes()}
+            keep = self.cfg.train.keep_last
+            archive = None
+            if keep > 1 and self.saved_step is not None and self.saved_step != self.step:
+                archive = self.run_dir / ARCHIVE / f"step_{self.saved_step:07d}"
+            save_checkpoint(self.run_dir, "last", self.raw, self._metadata(), state, archive=archive)
+            prune_checkpoints(self.run_dir, keep - 1)
+        self.saved_step, self.last_save_time = self.step, time.monotonic()
         self.acc.wait_for_everyone()
 
+    def _load_checkpoint(self) -> tuple[Path, dict]:
+        """The trainer state of last/, else of the newest archived checkpoint that loads (warning
+        naming each one skipped); the adapter weights are loaded into the model."""
+        errors = []
+        for ckpt in [self.run_dir / "last", *archived_checkpoints(self.run_dir)]:
+            if not ckpt.is_dir():
+                continue
+            try:
+                state = load_trainer_state(ckpt)
+                load_adapter(self.raw, ckpt)
+                return ckpt, state
+            except (CheckpointError, AdapterFileError) as err:
+                errors.append(f"{ckpt}: {err}")
+                warnings.warn(f"{ckpt} is unusable ({err}); trying the checkpoint before it")
+        raise CheckpointError(f"{self.run_dir}: no usable checkpoint to resume from: " + "; ".join(errors))
+
     def _resume(self) -> None:
-        ckpt = self.run_dir / "last"
-        state = load_trainer_state(ckpt)
-        load_adapter(self.raw, ckpt)
+        ckpt, state = self._load_checkpoint()
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.acc.scaler is not None and state["scaler"]:
@@ -152,7 +204,17 @@ class Trainer:
                           "random streams restart from the seed")
         pos = state["position"]
         self.epoch, self.batch, self.step, self.best = pos["epoch"], pos["batch"], pos["global_step"], state["best"]
-        self.acc.print(f"resumed {self.run_dir} at step {self.step} (epoch {self.epoch}, batch {self.batch})")
+        self.saved_step = self.step
+        self.acc.wait_for_everyone()
+        if self.main:
+            # lines logged after the checkpoint would be logged again; metrics.json is the end of a run
+            truncate_logs(self.run_dir, state.get("log_sizes", {}))
+            (self.run_dir / "metrics.json").unlink(missing_ok=True)
+            saved = self.run_dir / "config.json"
+            self._write_config(json.loads(saved.read_text()) if saved.is_file() else None)
+        self.acc.wait_for_everyone()
+        self.acc.print(f"resumed {self.run_dir} from {ckpt.name}/ at step {self.step} (epoch {self.epoch}, "
+                       f"batch {self.batch})")
 
     # ---- evaluation ----------------------------------------------------------------------------
     def evaluate(self, final: bool = False) -> dict[str, float]:
@@ -167,8 +229,11 @@ class Trainer:
             append_jsonl(self.run_dir / "eval_history.jsonl",
                          {"step": self.step, "epoch": self.epoch, "split": e.split, "final": final, **metrics})
         if e.main_metric:
-            if e.main_metric not in metrics:
-                raise KeyError(f"eval.main_metric={e.main_metric!r} is not among the metrics {sorted(metrics)}")
+            if e.main_metric not in metrics:  # a task without metric_names(): keep the weights, then stop
+                if self.saved_step != self.step:
+                    self.save_last()
+                raise KeyError(f"eval.main_metric={e.main_metric!r} is not among the metrics {sorted(metrics)}; "
+                               f"the weights are saved in {self.run_dir / 'last'}: fix it and continue with --resume")
             value = metrics[e.main_metric]
             better = self.best is None or (value > self.best if e.mode == "max" else value < self.best)
             if better:
@@ -187,9 +252,10 @@ class Trainer:
             loss = out["loss"] + reg
             finite = self.acc.reduce(torch.isfinite(loss.detach()).float().reshape(1), "sum")
             if finite.item() < self.acc.num_processes:
-                raise NonFiniteLossError(
-                    f"step {self.step + 1}: the loss is not finite (task loss {out['loss'].item()}, regulariser "
-                    f"{reg.item()}); stopped. The last good checkpoint is {self.run_dir / 'last'}")
+                kept = f"the last good checkpoint is {self.run_dir / 'last'}" if self.saved_step is not None \
+                    else "no checkpoint was saved"
+                raise NonFiniteLossError(f"step {self.step + 1}: the loss is not finite (task loss {out['loss'].item()}, "
+                                         f"regulariser {reg.item()}); stopped, {kept}")
             self.acc.backward(loss / n_micro)
         values = {k: v.detach().float().item() for k, v in out.items()
                   if isinstance(v, torch.Tensor) and v.numel() == 1}
@@ -219,52 +285,99 @@ class Trainer:
         window_steps, window_samples, tick, step_seconds = 0, 0, time.perf_counter(), 0.0
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", disable=not self.main,
                    dynamic_ncols=True)
+        self.last_save_time = time.monotonic()
         try:
-            while self.step < self.total_steps:
-                self.loader.sampler.set_position(self.epoch, self.batch)
-                batches = iter(self.loader)
+            with self._stop_on_signals():
                 while self.step < self.total_steps:
-                    micro = list(itertools.islice(batches, t.grad_accum))
-                    if not micro:
-                        break
-                    started = time.perf_counter()  # step time: forward, backward, optimiser (no data, eval, saving)
-                    self.model.train()
-                    train_mode(self.raw)
-                    for i, batch in enumerate(micro):
-                        for k, v in self._micro_step(batch, i == len(micro) - 1, len(micro)).items():
-                            window[k] = window.get(k, 0.0) + v / len(micro)
-                        window_samples += batch_len(batch) * self.acc.num_processes
-                    self._optimizer_step()
-                    step_seconds += time.perf_counter() - started
-                    self.step, self.batch, window_steps = self.step + 1, self.batch + len(micro), window_steps + 1
-                    bar.update(1)
-                    if self.step % t.log_every == 0 or self.step == self.total_steps:
-                        self._log_window(window, window_steps, window_samples, time.perf_counter() - tick, bar,
-                                         step_seconds)
-                        window, window_steps, window_samples, tick, step_seconds = {}, 0, 0, time.perf_counter(), 0.0
-                    if t.save_every > 0 and self.step % t.save_every == 0:
-                        self.save_last()
-                    if e.every_steps > 0 and self.step % e.every_steps == 0 and self.step < self.total_steps:
-                        self.evaluate()  # e.g. SDXL validation images every N steps
-                    if os.environ.get(EXIT_AFTER_STEP_ENV) == str(self.step):
-                        os._exit(17)
-                else:
-                    break  # max steps reached mid-epoch
-                self.epoch, self.batch = self.epoch + 1, 0
-                if e.every > 0 and self.epoch % e.every == 0 and self.step < self.total_steps:
-                    self.evaluate()  # the last epoch's is the final evaluation below
-                if t.save_every == 0:
-                    self.save_last()
-            bar.close()  # before the final evaluation's own bar
-            metrics = self.evaluate(final=True)
-            self.save_last()
+                    self.loader.sampler.set_position(self.epoch, self.batch)
+                    batches = iter(self.loader)
+                    while self.step < self.total_steps:
+                        micro = list(itertools.islice(batches, t.grad_accum))
+                        if not micro:
+                            break
+                        started = time.perf_counter()  # step time: forward, backward, optimiser (no data, eval, saving)
+                        self.model.train()
+                        train_mode(self.raw)
+                        for i, batch in enumerate(micro):
+                            for k, v in self._micro_step(batch, i == len(micro) - 1, len(micro)).items():
+                                window[k] = window.get(k, 0.0) + v / len(micro)
+                            window_samples += batch_len(batch) * self.acc.num_processes
+                        self._optimizer_step()
+                        step_seconds += time.perf_counter() - started
+                        self.step, self.batch, window_steps = self.step + 1, self.batch + len(micro), window_steps + 1
+                        bar.update(1)
+                        if self.step % t.log_every == 0 or self.step == self.total_steps:
+                            self._log_window(window, window_steps, window_samples, time.perf_counter() - tick, bar,
+                                             step_seconds)
+                            window, window_steps, window_samples, tick, step_seconds = {}, 0, 0, time.perf_counter(), 0.0
+                        save, stop = self._save_or_stop_due()
+                        if save or stop:
+                            self.save_last()
+                        if stop:
+                            raise TrainingInterrupted(
+                                f"{signal.Signals(self.stop_signal).name if self.stop_signal else 'a signal'}: saved "
+                                f"{self.run_dir / 'last'} at step {self.step}; continue with --resume")
+                        if e.every_steps > 0 and self.step % e.every_steps == 0 and self.step < self.total_steps:
+                            self.evaluate()  # e.g. SDXL validation images every N steps
+                    else:
+                        break  # max steps reached mid-epoch
+                    self.epoch, self.batch = self.epoch + 1, 0
+                    if e.every > 0 and self.epoch % e.every == 0 and self.step < self.total_steps:
+                        self.evaluate()  # the last epoch's is the final evaluation below
+                    self.save_last()  # every epoch end
+                bar.close()  # before the final evaluation's own bar
+                if self.saved_step != self.step:
+                    self.save_last()  # before the final evaluation: whatever it raises, the weights are kept
+                best = self.best
+                metrics = self.evaluate(final=True)
+                if self.best != best:
+                    self.save_last()  # the trainer state's best, for a later --resume with more steps
             if self.main:
                 (self.run_dir / "metrics.json").write_text(json.dumps(
                     {"split": e.split, "step": self.step, **metrics}, indent=2) + "\n")
+        except TrainingInterrupted as stop:
+            self.acc.print(f"interrupted by {stop}", file=sys.stderr)
+            raise
+        except BaseException:
+            self._discard_if_empty()
+            raise
         finally:
             bar.close()
             self.log.close()
         return self.run_dir
+
+    def _save_or_stop_due(self) -> tuple[bool, bool]:
+        """(save last/ now, stop now), the same answer on every process."""
+        t = self.cfg.train
+        save = (t.save_every > 0 and self.step % t.save_every == 0) or \
+            (t.save_every_minutes > 0 and time.monotonic() - self.last_save_time >= 60 * t.save_every_minutes)
+        stop = self.stop_signal is not None
+        if self.acc.num_processes > 1:  # clocks and signals differ between processes: agree on the max
+            flags = self.acc.reduce(torch.tensor([float(save), float(stop)], device=self.acc.device), "max")
+            save, stop = bool(flags[0]), bool(flags[1])
+        return save, stop
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM ask for a stop at the end of the current step (after saving last/); a second
+        one stops at once (the checkpoint swap is atomic, the previous checkpoint stays usable)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: object) -> None:
+            if self.stop_signal is not None:
+                raise KeyboardInterrupt
+            self.stop_signal = signum
+            self.acc.print(f"\n{signal.Signals(signum).name}: saving last/ after this step, then stopping "
+                           "(again to stop at once)", file=sys.stderr)
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
 
     def _log_window(self, window: dict, steps: int, samples: int, seconds: float, bar: tqdm,
                     step_seconds: float) -> None:
@@ -279,14 +392,6 @@ class Trainer:
         values["peak_mem_mb"] = peak_memory_mb(self.acc.device)
         self.log.log(self.step, values, kind="train", epoch=self.epoch)
         bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4g}", lr=f"{values['lr']:.3g}")
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak memory so far: allocated CUDA memory on a GPU, else this process's peak RSS."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
 def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:

@@ -95,6 +95,9 @@ class ToyTask:
     def predict(self, model: nn.Module, batch: dict) -> torch.Tensor:
         return model(batch["x"])
 
+    def metric_names(self) -> list[str]:
+        return ["mae", "sign_acc"]
+
     def build_metrics(self) -> torchmetrics.MetricCollection:
         metrics = torchmetrics.MetricCollection({"mae": torchmetrics.MeanAbsoluteError(),
                                                  "sign_acc": torchmetrics.MeanMetric()})

@@ -71,6 +71,11 @@ class ClassificationTask:
         logits = model(batch["image"]).float()
         return {"logits": logits, "probs": logits.softmax(dim=1), "pred": logits.argmax(dim=1)}
 
+    def metric_names(self) -> list[str]:
+        """The keys of ``build_metrics().compute()`` (checked against eval.main_metric before training)."""
+        n = len(self.classes)
+        return ["top1", *(["top5"] if n > 5 else []), *(f"acc_class/{c}" for c in self.classes), "mean_class_acc"]
+
     def build_metrics(self) -> Any:
         return build_classification_metrics(self.classes)
 

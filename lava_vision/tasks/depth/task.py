@@ -79,6 +79,10 @@ class DepthTask:
         pred = upsample_to(pred.float(), tuple(gt.shape[-2:]))
         return pred.clamp(self.data.min_depth, self.data.max_depth)
 
+    def metric_names(self) -> list[str]:
+        """The keys of ``build_metrics().compute()`` (checked against eval.main_metric before training)."""
+        return [*METRIC_NAMES, "n_images", "n_skipped"]
+
     def build_metrics(self) -> MetricCollection:
         return MetricCollection({"depth": self._metric()})
 

@@ -75,6 +75,10 @@ class SegmentationTask:
     def predict(self, model: nn.Module, batch: dict) -> torch.Tensor:
         return torch.sigmoid(model(batch["image"]).float())
 
+    def metric_names(self) -> list[str]:
+        """The keys of ``build_metrics().compute()`` (checked against eval.main_metric before training)."""
+        return ["sm", "em_mean", "em_max", "em_adp", "wfm", "mae", "iou", "dice", "ber", "ber_per_image"]
+
     def build_metrics(self):
         return segmentation_metrics(beta2=self.cfg.data.wfm_beta2)
 

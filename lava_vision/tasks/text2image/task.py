@@ -91,6 +91,17 @@ class TextToImageTask:
         return preds
 
     # -- metrics -------------------------------------------------------------------------------
+    def metric_names(self) -> list[str]:
+        """The keys ``build_metrics`` gives its metrics, without loading a feature network."""
+        from ...metrics.clip_score import network_slug
+
+        mc, names = self.model_cfg.metrics, []
+        if mc.fid_features != "none" and not self.data_cfg.val_prompts:
+            names.append("fid_inception2048" if mc.fid_features == "inception" else f"fid_clip_{network_slug(mc.clip_model)}")
+        if mc.clip_model:
+            names.append(f"clip_score_{network_slug(mc.clip_model)}")
+        return names
+
     def build_metrics(self) -> Any:
         """FID (when validation has real images) and CLIP score (when a CLIP model is set), each
         keyed by its feature network."""
