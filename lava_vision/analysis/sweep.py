@@ -2,13 +2,16 @@
 
 ``adapter.rank=3,6,12 adapter.lam=0.05,0.1`` gives 6 runs named ``<recipe>__rank3_lam0.05`` ...
 in the recipe's ``output.root``. Every point's overrides are type-checked before anything trains.
-A point whose run folder already holds ``metrics.json`` is not run again; one with a ``last/``
-checkpoint but no final metrics (interrupted) is resumed. Runs go one after another in this
+A point whose run folder already holds ``metrics.json`` of the same resolved config (its
+``config.json`` equals the point's config) is not run again; one with a ``last/`` checkpoint of the
+same config but no final metrics (interrupted) is resumed. A folder of a different config (another
+``train.max_steps``, say) is moved aside to ``<name>.replaced-<time>`` and the point runs afresh. Runs go one after another in this
 process, or as up to N ``tools/train.py`` processes (round-robin over the visible GPUs).
 """
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -21,6 +24,7 @@ from typing import Sequence
 
 from ..train.config import RunConfig
 from ..train.recipe import RecipeError, apply_overrides, load_recipe
+from ..train.validate import check_config
 
 
 @dataclass
@@ -95,24 +99,40 @@ def point_name(base: str, point: dict[str, str]) -> str:
 
 
 def plan_sweep(recipe: str | os.PathLike, sweep: dict[str, list[str]], sets: Sequence[str] = ()) -> list[SweepRun]:
-    """One SweepRun per grid point, its config built and type-checked (raises before any training)."""
+    """One SweepRun per grid point, its config built, type-checked and validated (raises before any
+    training)."""
     base = apply_overrides(load_recipe(recipe), list(sets)).output.name
     runs = []
     for point in grid_points(sweep):
         overrides = [*sets, *(f"{k}={v}" for k, v in point.items()), f"output.name={point_name(base, point)}"]
         try:
             cfg = apply_overrides(load_recipe(recipe), overrides)
-        except RecipeError as e:
+            check_config(cfg)  # eval.mode, optim.name, adapter.rank, ... of every point before any trains
+        except ValueError as e:
             raise RecipeError(f"sweep point {point}: {e}") from e
         runs.append(SweepRun(point, overrides, cfg))
     return runs
 
 
 def _state(run: SweepRun) -> str:
-    """fresh | resume | finished, from what the run folder holds."""
-    if (run.run_dir / "metrics.json").is_file():
+    """fresh | resume | finished | stale (a folder of another config), from what the run folder holds."""
+    d = run.run_dir
+    if not d.is_dir() or not any((d / n).exists() for n in ("metrics.json", "last", "checkpoints", "best")):
+        return "fresh"
+    saved = d / "config.json"
+    if not saved.is_file() or json.loads(saved.read_text()) != json.loads(json.dumps(run.config.to_dict())):
+        return "stale"
+    if (d / "metrics.json").is_file():
         return "finished"
-    return "resume" if (run.run_dir / "last").is_dir() else "fresh"
+    return "resume" if (d / "last").is_dir() or (d / "checkpoints").is_dir() else "stale"
+
+
+def _move_aside(run: SweepRun) -> None:
+    """A run folder of another config: keep it, renamed, and let the point run afresh."""
+    target = run.run_dir.with_name(f"{run.run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.rename(run.run_dir, target)
+    print(f"[sweep] {run.run_dir}: holds a run of a different config; moved to {target.name}, running afresh",
+          flush=True)
 
 
 def run_sweep(runs: list[SweepRun], recipe: str | os.PathLike, parallel: int = 1,
@@ -122,10 +142,13 @@ def run_sweep(runs: list[SweepRun], recipe: str | os.PathLike, parallel: int = 1
         raise ValueError(f"--parallel {parallel}: must be >= 1")
     todo = []
     for run in runs:
-        if _state(run) == "finished":
+        state = _state(run)
+        if state == "finished":
             run.status = "reused"
-        else:
-            todo.append(run)
+            continue
+        if state == "stale":
+            _move_aside(run)
+        todo.append(run)
     if parallel == 1:
         for run in todo:
             _train_here(run)
