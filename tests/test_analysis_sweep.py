@@ -70,3 +70,25 @@ def test_parallel_sweep_runs_separate_processes(tmp_path):
         assert cfg["adapter"]["rank"] == rank
         assert math.isfinite(json.loads((tmp_path / f"toy_recipe__rank{rank}" / "metrics.json").read_text())["mae"])
         assert "run folder:" in (tmp_path / "logs" / f"toy_recipe__rank{rank}.txt").read_text()
+
+
+def test_sweep_reruns_a_finished_point_whose_config_differs(tmp_path):
+    sweep = parse_sweep(["adapter.rank=1,2"])
+    sets = [f"output.root={tmp_path}", *FAST, "train.max_steps=2"]
+    run_sweep(plan_sweep(RECIPE, sweep, sets), RECIPE)
+    # the same points with more steps: not "reused" with the 2-step results
+    longer = run_sweep(plan_sweep(RECIPE, sweep, [*sets, "train.max_steps=3"]), RECIPE)
+    assert [r.status for r in longer] == ["done", "done"]
+    for r in longer:
+        assert json.loads((r.run_dir / "metrics.json").read_text())["step"] == 3
+        assert json.loads((r.run_dir / "config.json").read_text())["train"]["max_steps"] == 3
+    aside = sorted(p.name.split(".replaced-")[0] for p in tmp_path.glob("*.replaced-*"))
+    assert aside == ["toy_recipe__rank1", "toy_recipe__rank2"]  # the 2-step runs are kept, moved aside
+    again = run_sweep(plan_sweep(RECIPE, sweep, [*sets, "train.max_steps=3"]), RECIPE)
+    assert [r.status for r in again] == ["reused", "reused"]
+
+
+def test_sweep_refuses_a_bad_value_before_training(tmp_path):
+    with pytest.raises(RecipeError, match="sweep point .*eval.mode='Max'"):
+        plan_sweep(RECIPE, parse_sweep(["eval.mode=max,Max"]), [f"output.root={tmp_path}"])
+    assert not list(tmp_path.iterdir())

@@ -88,11 +88,60 @@ def test_schedules_match_closed_forms():
     # poly 0.9, no warmup: (1 - s/T)^0.9; 0.5^0.9 = 0.535886731...
     s = Schedule("poly", total_steps=10, power=0.9)
     assert s(0) == 1.0 and s(5) == pytest.approx(0.5358867313, abs=1e-9) and s(10) == 0.0
-    # onecycle, W=3 of T=10: 1/25 -> 1 -> 1/(25e4) along half cosines
-    s = Schedule("onecycle", total_steps=10, warmup_steps=3)
-    assert s(0) == pytest.approx(0.04) and s(3) == pytest.approx(1.0) and s(10) == pytest.approx(4e-6)
-    assert s(1) == pytest.approx(1 - 0.96 * 0.75)  # cos(pi/3) = 1/2
-    assert s(5) == pytest.approx(4e-6 + (1 - 4e-6) * (1 + math.cos(math.pi * 2 / 7)) / 2)
+
+
+@pytest.mark.parametrize("name, hf_name, kwargs", [
+    ("cosine", "cosine_with_min_lr", lambda lr, m, p: {"min_lr_rate": m}),
+    ("poly", "polynomial", lambda lr, m, p: {"lr_end": m * lr, "power": p}),
+])
+def test_schedules_after_warmup_equal_transformers(tmp_path, name, hf_name, kwargs):
+    """After the warmup our closed forms are transformers' get_scheduler schedules (oracle); during
+    it ours is (s + 1) / W where transformers' is s / W (its first step has lr 0)."""
+    from transformers import get_scheduler
+
+    lr, m, power, T, W = 0.2, 0.1, 1.7, 12, 3
+    cfg = toy_config(tmp_path, f"optim.lr={lr}", f"schedule.name={name}", f"schedule.min_lr_ratio={m}",
+                     f"schedule.power={power}", f"schedule.warmup_steps={W}")
+    ours = build_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr), cfg, T)
+    theirs = get_scheduler(hf_name, torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr), W, T,
+                           scheduler_specific_kwargs=kwargs(lr, m, power))
+    for step in range(T):
+        a, b = ours.get_last_lr()[0], theirs.get_last_lr()[0]
+        if step < W:
+            assert a == pytest.approx(lr * (step + 1) / W, abs=1e-12)
+        else:
+            assert a == pytest.approx(b, abs=1e-12), step
+        for sched in (ours, theirs):
+            sched.optimizer.step()
+            sched.step()
+
+
+@pytest.mark.parametrize("optim", ["adamw", "sgd"])
+def test_onecycle_is_torch_one_cycle_with_momentum(tmp_path, optim):
+    """1cycle (Smith & Topin), W=3 of T=10: lr 1/25 -> 1 -> 1/(25e4) of the peak along half cosines,
+    momentum the other way between the configured value and 0.85 of it."""
+    lr, T, W, mom = 0.5, 10, 3, 0.9
+
+    def cos_anneal(a, b, p):  # a at p = 0 to b at p = 1
+        return b + (a - b) * (1 + math.cos(math.pi * p)) / 2
+
+    cfg = toy_config(tmp_path, f"optim.name={optim}", f"optim.lr={lr}", "schedule.name=onecycle",
+                     f"schedule.warmup_steps={W}", f"optim.momentum={mom}", f"optim.betas=[{mom}, 0.999]")
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([param], lr=lr) if optim == "adamw" else torch.optim.SGD([param], lr=lr, momentum=mom)
+    sched = build_scheduler(opt, cfg, T)
+    # torch's phases: warmup ends at step W - 1, the decay at T - 1
+    for step in range(T):
+        if step <= W - 1:
+            want_lr, want_m = cos_anneal(lr / 25, lr, step / (W - 1)), cos_anneal(mom, 0.85 * mom, step / (W - 1))
+        else:
+            p = (step - (W - 1)) / (T - 1 - (W - 1))
+            want_lr, want_m = cos_anneal(lr, lr / 25 / 1e4, p), cos_anneal(0.85 * mom, mom, p)
+        group = opt.param_groups[0]
+        got_m = group["betas"][0] if optim == "adamw" else group["momentum"]
+        assert group["lr"] == pytest.approx(want_lr, abs=1e-12) and got_m == pytest.approx(want_m, abs=1e-12), step
+        opt.step()
+        sched.step()
 
 
 def test_scheduler_drives_every_group_and_optimizer_groups(tmp_path):

@@ -195,3 +195,16 @@ def test_failed_run_leaves_no_empty_folder_and_does_not_mix_with_the_next(tmp_pa
     with pytest.warns(UserWarning, match="removing .*log.jsonl.* of an earlier run that saved no checkpoint"):
         train(toy_config(tmp_path, *SETS, "train.epochs=1"))
     assert [r["step"] for r in records(run)] == [1, 2, 3, 4]
+
+
+def test_time_based_saves_and_keep_n_rotation(tmp_path, monkeypatch):
+    from lava_vision.train import trainer
+
+    clock = iter(range(0, 10**6, 61))  # every reading of the clock is a minute and a second later
+    monkeypatch.setattr(trainer, "monotonic", lambda: float(next(clock)))
+    sets = ["train.epochs=1", "train.save_every=0", "train.save_every_minutes=1", "train.keep_last=3", *SETS[1:]]
+    run = train(toy_config(tmp_path, *sets))
+    assert load_trainer_state(run / "last")["position"]["global_step"] == 4
+    # saved after every step by time; last/ plus the 2 before it are kept
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_0000002", "step_0000003"]
+    assert load_trainer_state(run / "checkpoints" / "step_0000003")["position"]["global_step"] == 3

@@ -13,8 +13,9 @@ EXAMPLES = """\
   accelerate launch --num_processes 2 tools/train.py tasks/depth_nyu.py   # or: torchrun --nproc_per_node 2 ...
 
 The run folder is <output.root>/<output.name> (name defaults to the recipe's file name): config.json,
-plan.txt, log.jsonl, tb/ (tensorboard --logdir <run>/tb), last/ and best/ checkpoints, metrics.json,
-eval_history.jsonl, pictures/."""
+plan.txt, log.jsonl, tb/ (tensorboard --logdir <run>/tb), last/, checkpoints/step_<N>/ and best/,
+metrics.json, eval_history.jsonl, pictures/. last/ is saved every epoch end, every train.save_every
+steps and every train.save_every_minutes (default 10); Ctrl-C or SIGTERM saves it, then stops."""
 
 
 def main() -> None:

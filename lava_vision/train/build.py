@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -39,6 +40,17 @@ def load_trained(cfg: RunConfig, adapter_dir: str | os.PathLike) -> tuple[object
     task, model = build_base(cfg)
     load_adapter(model, directory)
     return task, model
+
+
+def enable_gradient_checkpointing(task: object, model: nn.Module) -> None:
+    """Ask the task first, then the model (transformers/diffusers API); warn if neither can."""
+    if hasattr(task, "enable_gradient_checkpointing"):
+        task.enable_gradient_checkpointing(model)
+    elif hasattr(model, "gradient_checkpointing_enable"):
+        model.gradient_checkpointing_enable()
+    else:
+        warnings.warn(f"train.gradient_checkpointing=True, but neither the task nor {type(model).__name__} "
+                      "supports it; training without it")
 
 
 def distributed_state() -> "PartialState":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+import signal
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -79,12 +80,18 @@ class SeededDataset(Dataset):
                 np.random.set_state(np_state)
 
 
+def _ignore_sigint(worker_id: int) -> None:
+    """Ctrl-C reaches the loader workers too; the main process handles it (saves, then stops), and a
+    worker that died of it would fail the batch fetched meanwhile."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def train_loader(dataset: Dataset, collate: Callable, batch_size: int, seed: int, rank: int, world: int,
                  num_workers: int, pin_memory: bool) -> DataLoader:
     """A loader over an ``EpochSampler``; call ``loader.sampler.set_position`` before each epoch."""
     sampler = EpochSampler(len(dataset), batch_size, seed, rank, world)  # type: ignore[arg-type]
     return DataLoader(SeededDataset(dataset), batch_size=batch_size, sampler=sampler, collate_fn=collate,
-                      num_workers=num_workers, pin_memory=pin_memory,
+                      num_workers=num_workers, pin_memory=pin_memory, worker_init_fn=_ignore_sigint,
                       # worker base seeds come from here, not from the global RNG (keeps it resumable)
                       generator=torch.Generator().manual_seed(seed))
 

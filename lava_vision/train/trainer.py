@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from time import monotonic
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -24,14 +25,13 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import (DistributedDataParallelKwargs, ProjectConfiguration, gather_object, send_to_device,
                                set_seed)
-from torch import nn
 from tqdm.auto import tqdm
 
 from ..adapters import AdapterFileError, load_adapter, orthogonal_penalty, train_mode
 from ..analysis.diagnostics import GradientWindow, layer_orthogonality_errors
 from ..jsonl import append_jsonl
 from ..tasks import get_task
-from .build import build_run, resolve_precision
+from .build import build_run, enable_gradient_checkpointing, resolve_precision
 from .checkpoint import (ARCHIVE, CheckpointError, archived_checkpoints, load_trainer_state, prune_checkpoints,
                          rng_state, save_checkpoint, set_rng_state)
 from .config import RunConfig
@@ -39,7 +39,7 @@ from .data import train_loader
 from .evaluation import batch_len, evaluate
 from .memory import peak_memory_mb, reset_peak_memory
 from .optim import build_optimizer, build_scheduler
-from .run_folder import check_run_dir, clear_failed_run, discard_if_empty
+from .run_folder import changed_keys, check_run_dir, clear_failed_run, discard_if_empty
 from .run_log import RunLog, truncate_logs
 from .validate import check_config, check_task_config
 
@@ -54,17 +54,6 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 def run_dir_of(cfg: RunConfig) -> Path:
     return Path(cfg.output.root) / (cfg.output.name or cfg.task)
-
-
-def enable_gradient_checkpointing(task: object, model: nn.Module) -> None:
-    """Ask the task first, then the model (transformers/diffusers API); warn if neither can."""
-    if hasattr(task, "enable_gradient_checkpointing"):
-        task.enable_gradient_checkpointing(model)
-    elif hasattr(model, "gradient_checkpointing_enable"):
-        model.gradient_checkpointing_enable()
-    else:
-        warnings.warn(f"train.gradient_checkpointing=True, but neither the task nor {type(model).__name__} "
-                      "supports it; training without it")
 
 
 class Trainer:
@@ -113,7 +102,7 @@ class Trainer:
         self.epoch, self.batch, self.step = 0, 0, 0  # position: epoch, micro-batch within it, optimiser steps
         self.best: float | None = None
         self.saved_step: int | None = None  # step of the checkpoint in last/
-        self.last_save_time = time.monotonic()
+        self.last_save_time = monotonic()
         self.stop_signal: int | None = None
         try:
             if resume:
@@ -142,7 +131,7 @@ class Trainer:
     def _write_config(self, saved: dict | None = None) -> None:
         current = json.loads(json.dumps(self.cfg.to_dict()))
         if saved is not None:
-            changed = _diff_keys(saved, current)
+            changed = changed_keys(saved, current)
             if changed:
                 warnings.warn(f"resuming {self.run_dir} with a changed config: {', '.join(changed)}")
         (self.run_dir / "config.json").write_text(json.dumps(current, indent=2) + "\n")
@@ -171,7 +160,7 @@ class Trainer:
                 archive = self.run_dir / ARCHIVE / f"step_{self.saved_step:07d}"
             save_checkpoint(self.run_dir, "last", self.raw, self._metadata(), state, archive=archive)
             prune_checkpoints(self.run_dir, keep - 1)
-        self.saved_step, self.last_save_time = self.step, time.monotonic()
+        self.saved_step, self.last_save_time = self.step, monotonic()
         self.acc.wait_for_everyone()
 
     def _load_checkpoint(self) -> tuple[Path, dict]:
@@ -285,7 +274,7 @@ class Trainer:
         window_steps, window_samples, tick, step_seconds = 0, 0, time.perf_counter(), 0.0
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", disable=not self.main,
                    dynamic_ncols=True)
-        self.last_save_time = time.monotonic()
+        self.last_save_time = monotonic()
         try:
             with self._stop_on_signals():
                 while self.step < self.total_steps:
@@ -350,7 +339,7 @@ class Trainer:
         """(save last/ now, stop now), the same answer on every process."""
         t = self.cfg.train
         save = (t.save_every > 0 and self.step % t.save_every == 0) or \
-            (t.save_every_minutes > 0 and time.monotonic() - self.last_save_time >= 60 * t.save_every_minutes)
+            (t.save_every_minutes > 0 and monotonic() - self.last_save_time >= 60 * t.save_every_minutes)
         stop = self.stop_signal is not None
         if self.acc.num_processes > 1:  # clocks and signals differ between processes: agree on the max
             flags = self.acc.reduce(torch.tensor([float(save), float(stop)], device=self.acc.device), "max")
@@ -392,18 +381,6 @@ class Trainer:
         values["peak_mem_mb"] = peak_memory_mb(self.acc.device)
         self.log.log(self.step, values, kind="train", epoch=self.epoch)
         bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4g}", lr=f"{values['lr']:.3g}")
-
-
-def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
-    out = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out.extend(_diff_keys(va, vb, f"{prefix}{k}."))
-        elif va != vb:
-            out.append(f"{prefix}{k}")
-    return out
 
 
 def train(cfg: RunConfig, resume: bool = False) -> Path:
