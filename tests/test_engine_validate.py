@@ -59,16 +59,27 @@ def test_eval_mode_max_keeps_the_highest_and_min_the_lowest(tmp_path):
 
 
 def test_unknown_main_metric_of_an_undeclaring_task_keeps_the_weights(tmp_path, monkeypatch):
-    # a task without metric_names(): the metric is found unknown only at the first evaluation
+    # a task without metric_names(): the metric is found unknown only at its first evaluation,
+    # here after the first epoch (step 4), before that epoch's checkpoint
     monkeypatch.delattr(ToyTask, "metric_names")
-    sets = ["train.epochs=2", "eval.every=0", *QUIET]
+    sets = ["train.epochs=2", "eval.every=1", *QUIET]
     with pytest.raises(KeyError, match="eval.main_metric='maee' is not among the metrics.*continue with --resume"):
         train(toy_config(tmp_path, *sets, "eval.main_metric=maee"))
     run = tmp_path / "toy_recipe"
-    assert load_trainer_state(run / "last")["position"]["global_step"] == 8  # all trained steps are kept
+    assert load_trainer_state(run / "last")["position"]["global_step"] == 4  # the trained steps are kept
     with pytest.warns(UserWarning, match="changed config: eval.main_metric"):
         train(toy_config(tmp_path, *sets, "eval.main_metric=mae"), resume=True)
     assert json.loads((run / "metrics.json").read_text())["step"] == 8
+
+
+def test_a_failing_final_evaluation_keeps_the_weights(tmp_path, monkeypatch):
+    def broken(self, metrics, preds, batch):
+        raise RuntimeError("metric update failed")
+
+    monkeypatch.setattr(ToyTask, "update_metrics", broken)
+    with pytest.raises(RuntimeError, match="metric update failed"):  # 6 steps: mid-epoch, no epoch-end save
+        train(toy_config(tmp_path, "train.max_steps=6", "eval.every=0", "train.save_every_minutes=0", *QUIET))
+    assert load_trainer_state(tmp_path / "toy_recipe" / "last")["position"]["global_step"] == 6
 
 
 def _rss_mb() -> float:
