@@ -137,6 +137,7 @@ def test_sigterm_then_corrupt_last_falls_back_to_previous_checkpoint(tmp_path, s
         resumed = train(toy_config(tmp_path, *sets), resume=True)
     assert_same_run(resumed, straight)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_0000020"]  # keep_last=2: one back
+    assert (run / "last.unusable" / "trainer_state.pt").stat().st_size == 100  # kept aside, never rotated in
 
 
 def test_failed_resume_keeps_config_json(tmp_path, monkeypatch):

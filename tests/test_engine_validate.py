@@ -49,6 +49,15 @@ def test_bad_values_are_refused_before_the_model_is_built(tmp_path, monkeypatch,
     assert not (tmp_path / "toy_recipe").exists()  # and nothing written
 
 
+def test_a_missing_dataset_is_found_before_the_model_is_built(tmp_path, monkeypatch):
+    def never(self):
+        raise AssertionError("the model was built before the datasets")
+
+    monkeypatch.setattr(ToyTask, "build_model", never)
+    with pytest.raises(FileNotFoundError, match="toy dataset folder not found"):
+        train(toy_config(tmp_path, f"data.root={tmp_path / 'missing'}"))
+
+
 def test_eval_mode_max_keeps_the_highest_and_min_the_lowest(tmp_path):
     for mode, pick in (("max", max), ("min", min)):
         run = train(toy_config(tmp_path / mode, "train.epochs=3", "eval.main_metric=mae", f"eval.mode={mode}", *QUIET))

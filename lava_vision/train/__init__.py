@@ -15,7 +15,8 @@ _LAZY = {
     "build_run": "build", "build_base": "build", "load_trained": "build", "resolve_precision": "build", "distributed_state": "build",
     "evaluate": "evaluation", "predictions": "evaluation",
     "train": "trainer", "Trainer": "trainer", "NonFiniteLossError": "trainer", "run_dir_of": "trainer",
-    "find_adapter_dir": "checkpoint", "CheckpointError": "checkpoint",
+    "TrainingInterrupted": "trainer", "check_config": "validate",
+    "find_adapter_dir": "checkpoint", "CheckpointError": "checkpoint", "CheckpointWriteError": "checkpoint",
 }
 
 __all__ = ["RunConfig", *_LAZY]

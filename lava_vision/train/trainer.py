@@ -11,6 +11,8 @@ import contextlib
 import itertools
 import json
 import math
+import os
+import shutil
 import signal
 import sys
 import threading
@@ -196,6 +198,10 @@ class Trainer:
         self.saved_step = self.step
         self.acc.wait_for_everyone()
         if self.main:
+            if ckpt.name != "last" and (self.run_dir / "last").is_dir():  # the unusable one: kept aside, not rotated
+                shutil.rmtree(self.run_dir / "last.unusable", ignore_errors=True)
+                os.rename(self.run_dir / "last", self.run_dir / "last.unusable")
+                warnings.warn(f"{self.run_dir / 'last'} moved to last.unusable; resumed from {ckpt}")
             # lines logged after the checkpoint would be logged again; metrics.json is the end of a run
             truncate_logs(self.run_dir, state.get("log_sizes", {}))
             (self.run_dir / "metrics.json").unlink(missing_ok=True)
