@@ -127,3 +127,10 @@ def test_declared_metric_names_are_what_the_metrics_compute(recipe):
     else:
         metrics.update(torch.rand(2, 1, 8, 8, generator=g), (torch.rand(2, 1, 8, 8, generator=g) > 0.5).float())
     assert sorted(metrics.compute()) == sorted(task.metric_names())
+
+
+def test_a_tracker_that_is_not_installed_is_refused(tmp_path, monkeypatch):
+    # Accelerate itself would drop it silently and log nothing
+    monkeypatch.setattr("accelerate.tracking.get_available_trackers", lambda: ["tensorboard"])
+    with pytest.raises(RecipeError, match=r"train.trackers: 'wandb' is not installed \(pip install wandb\)"):
+        train(toy_config(tmp_path, "train.trackers=['tensorboard', 'wandb']"))
