@@ -19,7 +19,8 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from .config import AdapterConfig
-from .injector import STATE_ATTR, adapter_layers, fingerprint, inject, injection_state, plan
+from .injector import (STATE_ATTR, adapter_layers, fingerprint, inject, injection_state, plan,
+                       release_frozen_norms)
 
 WEIGHTS_NAME = "adapter.safetensors"
 CONFIG_NAME = "adapter_config.json"
@@ -174,6 +175,7 @@ def _remove_adapters(model: nn.Module, flags: dict[str, bool]) -> None:
     for name, layer in list(adapter_layers(model)):
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name) if parent_name else model, child, layer.base_layer)
+    release_frozen_norms(model)
     delattr(model, STATE_ATTR)
     for n, prm in model.named_parameters():
         prm.requires_grad_(flags.get(n, prm.requires_grad))
