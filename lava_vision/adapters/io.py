@@ -140,6 +140,11 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
     state = getattr(model, STATE_ATTR, None)
     injected_here = state is None
     if injected_here:
+        recorded = doc["fingerprint"].get("model_class")
+        if recorded != type(model).__name__:  # before plan(), whose pattern errors would hide the cause
+            raise AdapterFileError(f"{directory / CONFIG_NAME}: adapter was trained on a {recorded} (task "
+                                   f"{(doc.get('metadata') or {}).get('task', '?')!r}), this model is a "
+                                   f"{type(model).__name__}")
         p = plan(model, cfg)
         compare_fingerprints(doc["fingerprint"], fingerprint(model, p), str(directory / CONFIG_NAME))
         flags = {n: prm.requires_grad for n, prm in model.named_parameters()}
