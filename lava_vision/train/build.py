@@ -46,8 +46,6 @@ def load_trained(cfg: RunConfig, adapter_dir: str | os.PathLike) -> tuple[object
     if recorded_task and recorded_task != cfg.task:
         raise AdapterFileError(_mismatch(directory, doc, cfg))
     task, model = build_base(cfg)
-    if doc["fingerprint"].get("model_class") != type(model).__name__:
-        raise AdapterFileError(_mismatch(directory, doc, cfg, model))
     try:
         load_adapter(model, directory)
     except (AdapterFileError, AdapterConfigError) as e:
