@@ -100,9 +100,11 @@ def test_full_method_and_unload_let_bn_train():
     m(torch.randn(5, 3, 8, 8))
     assert not torch.equal(before, m.bn.running_mean)
 
-    m = base()
+    m = base().train()
     inject(m, CFG)
-    unload(m)  # a plain model again: its norms follow model.train()
+    assert not m.bn.training
+    unload(m)  # a plain model again: its norms follow the model's mode
+    assert m.bn.training
     m.train()
     before = m.bn.running_mean.clone()
     m(torch.randn(5, 3, 8, 8))

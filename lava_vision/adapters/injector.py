@@ -300,10 +300,12 @@ def _keep_eval(module: nn.Module, args: tuple) -> None:
 
 
 def release_frozen_norms(model: nn.Module) -> None:
-    """Remove the keep-eval hooks ``inject`` put on frozen norm layers (when adapters are removed)."""
+    """Remove the keep-eval hooks ``inject`` put on frozen norm layers (when adapters are removed);
+    the layers follow the model's mode again."""
     state = getattr(model, STATE_ATTR, None)
-    for _, handle in (state.frozen_norms if state is not None else ()):
+    for norm, handle in (state.frozen_norms if state is not None else ()):
         handle.remove()
+        norm.train(model.training)
 
 
 def injection_state(model: nn.Module) -> InjectionState:
