@@ -2,8 +2,9 @@
 
 ``plan`` is a dry run that resolves every pattern and reports what ``inject`` will do, with the
 same parameter counts. ``inject`` replaces each matched layer by its adapter (the original
-stays as ``.base_layer``), freezes everything else except ``modules_to_save``, and records the
-config and a fingerprint of the base on the model for ``save_adapter``.
+stays as ``.base_layer``), freezes everything else except ``modules_to_save``, keeps the frozen
+norm layers in eval mode (their running statistics are part of the base, not of the adapter
+file), and records the config and a fingerprint of the base on the model for ``save_adapter``.
 """
 from __future__ import annotations
 
@@ -79,6 +80,7 @@ class InjectionState:
     plan: Plan
     fingerprint: dict
     layers: list | None = None  # the adapter modules, in model order (for per-step loops)
+    frozen_norms: list = field(default_factory=list)  # (norm layer, its keep-eval hook handle)
 
 
 def adapter_layers(model: nn.Module) -> Iterator[tuple[str, AdapterLayer]]:
@@ -270,8 +272,40 @@ def inject(model: nn.Module, config: AdapterConfig) -> Plan:
     built = sum(layer.num_adapter_params() for _, layer in adapter_layers(model))
     if built != p.adapter_params:  # the plan's numbers are a promise; keep it honest
         raise RuntimeError(f"adapter parameter count {built} differs from the plan's {p.adapter_params}")
-    setattr(model, STATE_ATTR, InjectionState(config, p, fp, [m for _, m in adapter_layers(model)]))
+    norms = [] if config.method == "full" else frozen_norms(model, p.saved_modules)
+    for norm in norms:
+        norm.train(False)
+    setattr(model, STATE_ATTR, InjectionState(config, p, fp, [m for _, m in adapter_layers(model)],
+                                              [(m, m.register_forward_pre_hook(_keep_eval)) for m in norms]))
     return p
+
+
+def frozen_norms(model: nn.Module, saved_modules: list[str]) -> list[nn.Module]:
+    """Norm layers with running statistics, no trainable parameter and outside ``saved_modules``:
+    their statistics are part of the frozen base, which no adapter file holds."""
+    out = []
+    for name, m in model.named_modules():  # never model.modules(): some models assign an attribute `modules`
+        if (isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats
+                and not any(p.requires_grad for p in m.parameters())
+                and not any(name == s or name.startswith(s + ".") for s in saved_modules)):
+            out.append(m)
+    return out
+
+
+def _keep_eval(module: nn.Module, args: tuple) -> None:
+    """Forward pre-hook of a frozen norm layer: whatever ``model.train()`` set, it normalises with
+    its running statistics and never updates them."""
+    if module.training:
+        module.train(False)
+
+
+def release_frozen_norms(model: nn.Module) -> None:
+    """Remove the keep-eval hooks ``inject`` put on frozen norm layers (when adapters are removed);
+    the layers follow the model's mode again."""
+    state = getattr(model, STATE_ATTR, None)
+    for norm, handle in (state.frozen_norms if state is not None else ()):
+        handle.remove()
+        norm.train(model.training)
 
 
 def injection_state(model: nn.Module) -> InjectionState:
@@ -299,6 +333,7 @@ def unload(model: nn.Module) -> nn.Module:
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name) if parent_name else model, child, layer.base_layer)
     if hasattr(model, STATE_ATTR):
+        release_frozen_norms(model)
         delattr(model, STATE_ATTR)
     return model
 
@@ -321,19 +356,12 @@ def disable_adapters(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def train_mode(model: nn.Module, mode: bool = True) -> nn.Module:
-    """``model.train(mode)``, but normalisation layers whose parameters are all frozen stay in
-    eval mode, so their running statistics (part of the frozen base, not of the adapter file)
-    are not silently changed by training."""
+    """``model.train(mode)``. An adapted model keeps its frozen norm layers (see ``frozen_norms``)
+    in eval mode by itself at every forward; this also sets their ``training`` flags at once."""
     model.train(mode)
     state = getattr(model, STATE_ATTR, None)
-    if mode and (state is None or state.config.method != "full"):
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._NormBase):
-                params = list(m.parameters())
-                if params and not any(p.requires_grad for p in params):
-                    m.eval()
-                elif not params and m.track_running_stats:
-                    m.eval()
+    for norm, _ in (state.frozen_norms if state is not None else ()):
+        norm.train(False)
     return model
 
 

@@ -19,7 +19,8 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from .config import AdapterConfig
-from .injector import STATE_ATTR, adapter_layers, fingerprint, inject, injection_state, plan
+from .injector import (STATE_ATTR, adapter_layers, fingerprint, inject, injection_state, plan,
+                       release_frozen_norms)
 
 WEIGHTS_NAME = "adapter.safetensors"
 CONFIG_NAME = "adapter_config.json"
@@ -139,6 +140,11 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
     state = getattr(model, STATE_ATTR, None)
     injected_here = state is None
     if injected_here:
+        recorded = doc["fingerprint"].get("model_class")
+        if recorded != type(model).__name__:  # before plan(), whose pattern errors would hide the cause
+            raise AdapterFileError(f"{directory / CONFIG_NAME}: adapter was trained on a {recorded} (task "
+                                   f"{(doc.get('metadata') or {}).get('task', '?')!r}), this model is a "
+                                   f"{type(model).__name__}")
         p = plan(model, cfg)
         compare_fingerprints(doc["fingerprint"], fingerprint(model, p), str(directory / CONFIG_NAME))
         flags = {n: prm.requires_grad for n, prm in model.named_parameters()}
@@ -174,6 +180,7 @@ def _remove_adapters(model: nn.Module, flags: dict[str, bool]) -> None:
     for name, layer in list(adapter_layers(model)):
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name) if parent_name else model, child, layer.base_layer)
+    release_frozen_norms(model)
     delattr(model, STATE_ATTR)
     for n, prm in model.named_parameters():
         prm.requires_grad_(flags.get(n, prm.requires_grad))

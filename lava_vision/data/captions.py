@@ -32,7 +32,8 @@ def read_captions(root: str | Path, caption_key: str = "text", instance_prompt: 
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist")
+        raise FileNotFoundError(f"image folder {root} does not exist: set data.root (data.val_root for validation "
+                                "images); datasets/text2image/README.md says how to get and lay out a dataset")
     if instance_prompt:
         files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTS)
         if not files:

@@ -75,7 +75,9 @@ class NYUSyncDataset(Dataset):
     def __init__(self, root: str | Path, split_file: str | Path, depth_scale: float = 1000.0):
         self.root = Path(root)
         if not self.root.is_dir():
-            raise FileNotFoundError(f"NYU data root {str(self.root)!r} does not exist")
+            raise FileNotFoundError(f"NYU data root {str(self.root)!r} does not exist: set data.root (data.test_root "
+                                    "for evaluation when it differs); datasets/nyu_depth_v2/README.md says how to "
+                                    "download and lay it out")
         self.rows = read_split_file(split_file)
         self.depth_scale = depth_scale
 
@@ -119,7 +121,8 @@ class NYULabeledDataset(Dataset):
 
         self.path = Path(mat_file)
         if not self.path.is_file():
-            raise FileNotFoundError(f"NYU labeled file {str(self.path)!r} does not exist")
+            raise FileNotFoundError(f"NYU labeled file {str(self.path)!r} does not exist: set data.labeled_mat; "
+                                    "datasets/nyu_depth_v2/README.md says where to get it")
         try:
             with h5py.File(self.path, "r") as f:
                 missing = [k for k in ("images", depth_key) if k not in f]

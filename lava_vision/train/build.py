@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from ..adapters import Plan, inject, load_adapter
+from ..adapters import AdapterConfigError, AdapterFileError, Plan, inject, load_adapter, read_adapter_config
 from ..tasks import get_task
 from .checkpoint import find_adapter_dir
 from .config import RunConfig
@@ -35,10 +38,23 @@ def build_base(cfg: RunConfig, task: object | None = None) -> tuple[object, nn.M
 
 
 def load_trained(cfg: RunConfig, adapter_dir: str | os.PathLike) -> tuple[object, nn.Module]:
-    """``(task, model)``: the base model with the adapter of ``adapter_dir`` (a run or adapter folder)."""
+    """``(task, model)``: the base model with the adapter of ``adapter_dir`` (a run or adapter folder).
+
+    An adapter trained for another task or model is refused naming both, before the base is built
+    when the recorded task differs, before any layer-pattern error otherwise."""
     directory = find_adapter_dir(adapter_dir)
+    doc = read_adapter_config(directory)
+    recorded_task = (doc.get("metadata") or {}).get("task")
+    if recorded_task and recorded_task != cfg.task:
+        raise AdapterFileError(_mismatch(directory, doc, cfg))
     task, model = build_base(cfg)
-    load_adapter(model, directory)
+    try:
+        load_adapter(model, directory)
+    except (AdapterFileError, AdapterConfigError) as e:
+        recorded = _run_model_section(directory)
+        if recorded is not None and recorded != json.loads(json.dumps(dataclasses.asdict(cfg.model))):
+            raise AdapterFileError(f"{_mismatch(directory, doc, cfg, model)} ({e})") from e
+        raise
     return task, model
 
 
@@ -51,6 +67,29 @@ def enable_gradient_checkpointing(task: object, model: nn.Module) -> None:
     else:
         warnings.warn(f"train.gradient_checkpointing=True, but neither the task nor {type(model).__name__} "
                       "supports it; training without it")
+
+
+def _run_model_section(directory: Path) -> dict | None:
+    """The ``model`` section of the run that wrote ``directory`` (its ``config.json``), if there is one."""
+    path = directory.parent / "config.json"
+    try:
+        section = json.loads(path.read_text()).get("model")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return section if isinstance(section, dict) else None
+
+
+def _mismatch(directory: Path, doc: dict, cfg: RunConfig, model: nn.Module | None = None) -> str:
+    from ..zoo.publish import describe_base
+
+    recorded = _run_model_section(directory)
+    was = " ".join(filter(None, [describe_base(recorded) if recorded else "",
+                                 f"({doc['fingerprint'].get('model_class')})"]))
+    now = " ".join(filter(None, [describe_base(dataclasses.asdict(cfg.model)) if dataclasses.is_dataclass(cfg.model)
+                                 else "", f"({type(model).__name__})" if model is not None else ""]))
+    return (f"{directory}: this adapter does not fit the recipe: the adapter file records task "
+            f"{(doc.get('metadata') or {}).get('task', '?')!r}, model {was}, while the recipe builds task {cfg.task!r}, "
+            f"model {now}; give the recipe the adapter was trained with (its run's config.json records it)")
 
 
 def distributed_state() -> "PartialState":

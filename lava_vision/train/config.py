@@ -73,7 +73,8 @@ class OutputConfig:
 
 @dataclass
 class RunConfig:
-    """Everything a run needs. ``task`` names an entry of ``lava_vision.tasks.TASKS``."""
+    """Everything a run needs. ``task`` names an entry of ``lava_vision.tasks.TASKS`` or a Task class
+    of your own as ``"package.module:Class"``."""
 
     task: str
     model: Any

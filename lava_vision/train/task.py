@@ -1,11 +1,13 @@
 """The Task protocol: everything the generic trainer needs from a task, and nothing more.
 
-The trainer never imports a concrete task; it looks the task up by name in
-``lava_vision.tasks.TASKS`` and talks to it only through this protocol. Batches are dicts of
+The trainer never imports a concrete task; it looks the task up with ``lava_vision.tasks.get_task``
+(a name of ``TASKS``, or ``"package.module:Class"`` for a task of your own), which checks the class
+with ``check_task_class``, and talks to it only through this protocol. Batches are dicts of
 tensors (plus optional lists of strings / paths) produced by the task's datasets.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -59,3 +61,33 @@ class Task(Protocol):
     #   enable_gradient_checkpointing(model) -> None
     #   summarize(metrics, out_dir) -> list[Path]   dataset-level pictures after an evaluation
     #   preprocessing() -> dict                     the eval transform, keys of lava_vision.zoo.Preprocess
+
+
+class TaskError(ValueError):
+    """A task that cannot be used: unknown, not importable, or not a Task; the message says which."""
+
+
+def protocol_members() -> tuple[list[str], list[str]]:
+    """``(attributes, methods)`` a Task class must have, read off the protocol above."""
+    attributes = list(Task.__annotations__)
+    methods = [n for n, v in vars(Task).items() if callable(v) and not n.startswith("_")]
+    return attributes, methods
+
+
+def check_task_class(cls: Any, where: str) -> None:
+    """Raise TaskError naming every protocol member ``cls`` lacks or gets wrong."""
+    if not isinstance(cls, type):
+        raise TaskError(f"{where}: {cls!r} is not a class")
+    attributes, methods = protocol_members()
+    problems = [f"class attribute {a}" for a in attributes if not hasattr(cls, a)]
+    problems += [f"method {m}()" for m in methods if not callable(getattr(cls, m, None))]
+    if hasattr(cls, "name") and not isinstance(cls.name, str):
+        problems.append("name must be a str")
+    for a in ("model_config_cls", "data_config_cls", "loss_config_cls"):
+        value = getattr(cls, a, None)
+        if hasattr(cls, a) and not (dataclasses.is_dataclass(value) and isinstance(value, type)
+                                    or a == "loss_config_cls" and value is None):
+            problems.append(f"{a} must be a dataclass" + (" or None" if a == "loss_config_cls" else ""))
+    if problems:
+        raise TaskError(f"{where}: {cls.__module__}.{cls.__qualname__} is not a Task: missing or wrong "
+                        f"{'; '.join(problems)} (the protocol: lava_vision/train/task.py)")

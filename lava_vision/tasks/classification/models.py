@@ -37,6 +37,11 @@ def replace_head(model: nn.Module, num_classes: int) -> None:
     setattr(model.get_submodule(parent) if parent else model, child, new)
 
 
+def _one_line(e: BaseException) -> str:
+    """``Type: message`` on one line (library messages often span several)."""
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"
+
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from ``.safetensors`` or a ``torch.save`` file (``weights_only=True``);
     a ``{"state_dict": ...}`` / ``{"model": ...}`` wrapper is unwrapped."""
@@ -68,7 +73,18 @@ def _torchvision(cfg: ClassificationModelConfig) -> nn.Module:
     if cfg.pretrained == "none":
         return tvm.get_model(cfg.name, weights=None, num_classes=cfg.num_classes, **kwargs)
     if cfg.pretrained == "hub":
-        model = tvm.get_model(cfg.name, weights="DEFAULT", **kwargs)
+        try:
+            model = tvm.get_model(cfg.name, weights="DEFAULT", **kwargs)
+        except OSError as e:  # URLError and other connection errors: offline, nothing cached
+            import torch.hub
+
+            weights = tvm.get_model_weights(cfg.name).DEFAULT
+            cache = Path(torch.hub.get_dir()) / "checkpoints"
+            raise FileNotFoundError(
+                f"model.pretrained='hub': cannot download torchvision {cfg.name}'s weights {weights} from "
+                f"{weights.url} and {cache} holds no copy ({_one_line(e)}). Download that file while online "
+                f"into {cache}, or set model.pretrained=/path/to/{Path(weights.url).name}; model.pretrained=none "
+                "trains from random weights (toy runs only).") from e
     else:
         path = Path(cfg.pretrained)
         state = read_state_dict(path)
@@ -95,7 +111,17 @@ def _timm(cfg: ClassificationModelConfig) -> nn.Module:
     if cfg.pretrained == "none":
         return timm.create_model(cfg.name, pretrained=False, num_classes=cfg.num_classes)
     if cfg.pretrained == "hub":
-        return timm.create_model(cfg.name, pretrained=True, num_classes=cfg.num_classes)
+        try:
+            return timm.create_model(cfg.name, pretrained=True, num_classes=cfg.num_classes)
+        except OSError as e:  # hub / URL unreachable and nothing cached
+            source = timm.models.get_pretrained_cfg(cfg.name)
+            hub_id = getattr(source, "hf_hub_id", None)
+            how = f"`hf download {hub_id}`" if hub_id else f"download {getattr(source, 'url', None) or 'them'}"
+            raise FileNotFoundError(
+                f"model.pretrained='hub': cannot fetch the pretrained weights of timm model {cfg.name!r}"
+                f"{f' ({hub_id} on the Hugging Face hub)' if hub_id else ''} ({_one_line(e)}). Get them while "
+                f"online ({how}) or set model.pretrained to a local weights file; model.pretrained=none trains "
+                "from random weights (toy runs only).") from e
     path = Path(cfg.pretrained)
     if not path.is_file():
         raise FileNotFoundError(f"model.pretrained: weights file {path} does not exist")

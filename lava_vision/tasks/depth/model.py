@@ -104,7 +104,7 @@ def load_depth_anything(cfg: DepthModelConfig) -> nn.Module:
     except OSError as e:
         raise FileNotFoundError(
             f"model.checkpoint: could not load {source!r} from the Hugging Face hub or its local cache "
-            f"({type(e).__name__}: {e}). Download it while online (`hf download {source}`) or set "
+            f"({type(e).__name__}: {' '.join(str(e).split())}). Download it while online (`hf download {source}`) or set "
             "model.checkpoint to a local save_pretrained directory.") from e
     if model.config.model_type != "depth_anything":
         raise ValueError(f"model.checkpoint {source!r} is a {model.config.model_type!r} model, not depth_anything")

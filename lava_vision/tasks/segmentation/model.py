@@ -113,5 +113,22 @@ def load_sam_checkpoint(sam: nn.Module, path: str | Path) -> None:
 def build_prompt_free_sam(cfg: SamModelConfig) -> PromptFreeSam:
     """The configured SAM with its checkpoint loaded, wrapped for prompt-free training."""
     sam = build_sam(cfg.arch, cfg.custom)
+    if not cfg.checkpoint or not Path(cfg.checkpoint).is_file():
+        raise FileNotFoundError(f"model.checkpoint={cfg.checkpoint!r}: SAM checkpoint not found; "
+                                + missing_checkpoint_hint(cfg))
     load_sam_checkpoint(sam, cfg.checkpoint)
     return PromptFreeSam(sam).eval()
+
+
+def missing_checkpoint_hint(cfg: SamModelConfig) -> str:
+    """How to get the checkpoint ``cfg`` needs: the official file's URL, or the command that writes
+    the tiny offline model."""
+    from .tiny import TINY
+
+    if cfg.arch in OFFICIAL:
+        return f"download the official {cfg.arch} file {DOWNLOAD}{OFFICIAL[cfg.arch]} and set model.checkpoint to it"
+    if cfg.custom == TINY:
+        target = cfg.checkpoint or "runs/tiny_sam.pth"
+        return (f"this is the tiny offline SAM: create it with `python -m lava_vision.tasks.segmentation.tiny "
+                f"{target}`" + ("" if cfg.checkpoint else f" and set model.checkpoint={target}"))
+    return "model.arch='custom' needs a checkpoint of that architecture (model.custom) trained by you"

@@ -45,11 +45,19 @@ def check_folder(pretrained: str, vae: str = "") -> None:
         raise FileNotFoundError(f"model.vae={vae!r}: no config.json there (expected an AutoencoderKL folder)")
 
 
-def _load(what: str, fn, *args, **kwargs):
+def _load(what: str, fn, source: str, key: str = "model.pretrained", **kwargs):
+    """``fn(source, **kwargs)``; a failure names ``key``, and for a hub id says how to get it offline."""
     try:
-        return fn(*args, **kwargs)
+        return fn(source, **kwargs)
     except (OSError, ValueError) as e:
-        raise FileNotFoundError(f"cannot load SDXL {what} from {args[0]!r}: {e}") from e
+        detail = f"{type(e).__name__}: {' '.join(str(e).split())}"
+        if _is_local(source):
+            raise FileNotFoundError(f"{key}={source!r}: cannot load the SDXL {what} ({detail})") from e
+        folder = "an AutoencoderKL folder" if key == "model.vae" else "a diffusers folder"
+        raise FileNotFoundError(
+            f"{key}: could not load {source!r} (SDXL {what}) from the Hugging Face hub or its local cache "
+            f"({detail}). Download it while online (`hf download {source}`) or set {key} to {folder} "
+            "on disk.") from e
 
 
 def load_tokenizers(cfg: T2IModelConfig) -> tuple[Any, Any]:
@@ -75,7 +83,7 @@ def load_components(cfg: T2IModelConfig) -> SDXLComponents:
         raise ValueError(f"{root}/unet: addition_embed_type={unet.config.addition_embed_type!r}, an SDXL UNet "
                          "has 'text_time' (is this an SD 1.x/2.x model?)")
     if cfg.vae:
-        vae = _load("vae", AutoencoderKL.from_pretrained, cfg.vae)
+        vae = _load("vae", AutoencoderKL.from_pretrained, cfg.vae, key="model.vae")
     else:
         vae = _load("vae", AutoencoderKL.from_pretrained, root, subfolder="vae", **variant)
     te1 = _load("text_encoder", CLIPTextModel.from_pretrained, root, subfolder="text_encoder", **variant)
