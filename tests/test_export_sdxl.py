@@ -156,7 +156,6 @@ def test_lycoris_loader_merges_to_our_weights(base_pipe, parts, files, tucker, m
     diffusers UNet and text encoders. Its SDXL wrapper ``lycoris.kohya.create_network_from_weights``
     cannot be used: it fails on a diffusers SDXL UNet before reading the file ("duplicated lora
     name: lora_unet_time_embedding_linear_1")."""
-    pytest.importorskip("lycoris", reason="lycoris-lora is in the test extra")
     from lycoris.wrapper import LycorisNetwork, create_lycoris_from_weights
 
     file = files / ("tucker" if tucker else "diffusers") / "lora.safetensors"
