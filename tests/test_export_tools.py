@@ -66,3 +66,12 @@ def test_run_folder_exports_beside_the_run(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as e:
         run_tool(monkeypatch, "export.py", str(run), "--format", "kohya")
     assert e.value.code == 2 and "kohya format names SDXL layers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(zoo.read_index()["entries"]))
+def test_shipped_cards_say_which_formats_load_where(name):
+    from lava_vision.export import export_coverage
+    from lava_vision.zoo.card import export_section
+
+    card = (zoo.zoo_root() / name / "README.md").read_text()
+    assert export_section(name, export_coverage(zoo.load(name).model)) in card

@@ -17,10 +17,11 @@ import os
 
 from torch import nn
 
+from .coverage import export_coverage
 from .kohya import export_kohya, kohya_state_dict
 from .lowrank import LowRank, lowrank_form
 from .merged import export_merged, merged_view
-from .peft_folder import export_peft
+from .peft_folder import export_peft, peft_state_dict
 from .report import REPORT_NAME, ExportReport
 
 FORMATS = ("peft", "kohya", "merged")
@@ -35,5 +36,5 @@ def export(model: nn.Module, directory: str | os.PathLike, format: str, **option
     return writers[format](model, directory, **options)
 
 
-__all__ = ["ExportReport", "FORMATS", "LowRank", "REPORT_NAME", "export", "export_kohya", "export_merged",
-           "export_peft", "kohya_state_dict", "lowrank_form", "merged_view"]
+__all__ = ["ExportReport", "FORMATS", "LowRank", "REPORT_NAME", "export", "export_coverage", "export_kohya",
+           "export_merged", "export_peft", "kohya_state_dict", "lowrank_form", "merged_view", "peft_state_dict"]

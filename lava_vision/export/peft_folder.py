@@ -61,19 +61,16 @@ def _saved_modules(model: nn.Module, saved: list[str], exported: set[str], adapt
     return tensors, list(saved)
 
 
-def export_peft(model: nn.Module, directory: str | os.PathLike, *, dtype: torch.dtype | None = None,
-                base_model_name_or_path: str | None = None, source: str = "") -> ExportReport:
-    """Write ``model``'s adapters as a PEFT LoRA folder in ``directory``; return the report (also
-    written there as ``export_report.json``). Layers without an exact pair are listed, not written.
-    ``dtype``: cast the written tensors (default: the adapters' own dtype)."""
-    from peft import LoraConfig
-
+def peft_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, int], list[str] | None,
+                                                ExportReport]:
+    """(tensors under PEFT keys, {layer: rank}, modules_to_save for the config, report) of an adapted
+    model; layers without an exact PEFT form are in ``report.not_exported`` with the reason."""
     state = injection_state(model)
     method = state.config.method
     if method in ("full", "frozen"):
         raise ValueError(f"adapter.method={method!r} has no low-rank adapter to write as PEFT LoRA; "
                          "export it with format 'merged'")
-    report = ExportReport(format="peft", source=source)
+    report = ExportReport(format="peft")
     tensors: dict[str, torch.Tensor] = {}
     ranks: dict[str, int] = {}
     layers = dict(adapter_layers(model))
@@ -86,13 +83,25 @@ def export_peft(model: nn.Module, directory: str | os.PathLike, *, dtype: torch.
         tensors[f"{PREFIX}{name}.lora_B.weight"] = pair.up
         ranks[name] = pair.rank
         report.exported[name] = f"{type(layer).__name__} -> LoRA rank {pair.rank}"
+    saved_tensors, saved = _saved_modules(model, state.plan.saved_modules, set(ranks), set(layers), report)
+    tensors.update(saved_tensors)
+    return tensors, ranks, saved, report
+
+
+def export_peft(model: nn.Module, directory: str | os.PathLike, *, dtype: torch.dtype | None = None,
+                base_model_name_or_path: str | None = None, source: str = "") -> ExportReport:
+    """Write ``model``'s adapters as a PEFT LoRA folder in ``directory``; return the report (also
+    written there as ``export_report.json``). Layers without an exact pair are listed, not written.
+    ``dtype``: cast the written tensors (default: the adapters' own dtype)."""
+    from peft import LoraConfig
+
+    tensors, ranks, saved, report = peft_state_dict(model)
     if not ranks:
         raise ValueError("no adapter layer of this model has an exact PEFT LoRA form: "
                          + "; ".join(f"{k}: {v}" for k, v in report.not_exported.items()))
-    saved_tensors, saved = _saved_modules(model, state.plan.saved_modules, set(ranks), set(layers), report)
-    tensors.update(saved_tensors)
     if dtype is not None:
         tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    report.source = source
     report.dtype = str(next(iter(tensors.values())).dtype).removeprefix("torch.")
     r = Counter(ranks.values()).most_common(1)[0][0]
     config = LoraConfig(
