@@ -57,6 +57,12 @@ def kohya_state_dict(model: nn.Module, naming: str = "sgm", tucker: bool = False
         report.exported[name] = f"{key} (rank {pair.rank}{', Tucker core' if pair.mid is not None else ''})"
     for s in state.plan.saved_modules:
         report.not_exported[s] = "modules_to_save (full weights): kohya LoRA files hold low-rank updates only"
+    for te in ("lora_te1", "lora_te2"):  # diffusers infers the text-encoder key format from out_proj
+        attn = [k for k in tensors if k.startswith(te + "_") and "_self_attn_" in k]
+        if attn and not any("_self_attn_out_proj." in k for k in attn):
+            report.notes.append(f"{te}: attention adapted without out_proj; diffusers' load_lora_weights then "
+                                "fails ('Could not automatically infer state dict type'); ComfyUI, A1111 and "
+                                "LyCORIS read it")
     return tensors, report
 
 
