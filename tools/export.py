@@ -37,6 +37,14 @@ def add_format_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true", help="fail (exit 2) when any layer cannot be exported")
 
 
+def check_format_args(args: argparse.Namespace) -> None:
+    """Refuse option combinations that would be ignored, before any model is loaded."""
+    if args.dtype and args.format == "merged":
+        raise ValueError("--dtype applies to peft and kohya; a merged model keeps the base's dtype")
+    if args.tucker and args.format != "kohya":
+        raise ValueError("--tucker applies to --format kohya only")
+
+
 def run_export(model, name: str, out: Path, args: argparse.Namespace, source: str) -> None:
     """Write the export and print where it went and what was left out."""
     import torch
@@ -74,6 +82,7 @@ def main() -> None:
         p.error("--set needs --recipe")
     if args.zoo and args.recipe:
         p.error("--recipe is for adapter folders; a zoo entry carries its own config")
+    check_format_args(args)
     from lava_vision.analysis.sources import load_for_analysis, load_zoo_entry
 
     cfg = _common.load_config(argparse.Namespace(recipe=args.recipe, set=args.set)) if args.recipe else None

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import _common
-from export import add_format_args, run_export
+from export import add_format_args, check_format_args, run_export
 
 EXAMPLES = """\
   python tools/zoo.py list
@@ -56,6 +56,7 @@ def main() -> None:
 
         print(json.dumps(get_entry(args.name, args.zoo), indent=2))
     elif args.command == "export":
+        check_format_args(args)
         entry = zoo.load(args.name, args.zoo)  # every file's sha256 and the base weights checked
         out = Path(args.out) if args.out else Path("exports") / args.name / args.format
         run_export(entry.model.eval(), args.name, out, args, source=f"zoo:{args.name}")
