@@ -75,3 +75,11 @@ def test_shipped_cards_say_which_formats_load_where(name):
 
     card = (zoo.zoo_root() / name / "README.md").read_text()
     assert export_section(name, export_coverage(zoo.load(name).model)) in card
+
+
+def test_ignored_options_are_refused_before_loading(monkeypatch, capsys):
+    for args in (["zoo.py", "export", "quickstart", "--format", "merged", "--dtype", "fp16"],
+                 ["export.py", "--zoo", "quickstart", "--format", "peft", "--tucker"]):
+        with pytest.raises(SystemExit) as e:
+            run_tool(monkeypatch, *args)
+        assert e.value.code == 2 and "applies to" in capsys.readouterr().err
