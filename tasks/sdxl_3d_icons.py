@@ -8,7 +8,8 @@ crop, no flip). LAVA adapts the attention projections *and* the ResNet / sampler
 
     python tools/train.py tasks/sdxl_3d_icons.py
     python tools/generate.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --out out/icons_grid.png
-    python tools/export_sdxl.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --out out/icons_export
+    python tools/export.py runs/sdxl_3d_icons --format kohya    # one file for ComfyUI / A1111 / diffusers
+    python tools/export.py runs/sdxl_3d_icons --format merged   # the merged UNet as a diffusers folder
 """
 from lava_vision.adapters import AdapterConfig
 from lava_vision.tasks.text2image.config import T2IDataConfig, T2ILossConfig, T2IMetricsConfig, T2IModelConfig

@@ -195,10 +195,10 @@ def test_adapter_file_round_trip(trained, tmp_path):
 def test_merged_unet_export_reloads(trained, tmp_path):
     from diffusers import UNet2DConditionModel
 
-    from lava_vision.tasks.text2image.export import save_merged_unet
+    from lava_vision.export import export_merged
 
     _, model, _, _, _ = trained
-    save_merged_unet(model.unet, tmp_path / "unet")
+    export_merged(model, tmp_path)
     plain = UNet2DConditionModel.from_pretrained(tmp_path / "unet")
     assert not any(True for _ in adapter_layers(plain))
     assert torch.allclose(unet_output(plain), unet_output(model.unet), atol=1e-4)

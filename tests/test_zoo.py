@@ -68,6 +68,7 @@ def test_publish_writes_entry_index_and_card(run_dir, published):
     assert front["metrics"] == run_metrics == record["metrics"]
     assert all(math.isclose(v, run_metrics[k], rel_tol=5e-6) for k, v in table_metrics(card).items())
     assert set(table_metrics(card)) == set(run_metrics)
+    assert "| peft | `python tools/zoo.py export tiny --format peft` |" in card  # which formats load where
     # parameter counts from the file itself and from a fresh base network
     from lava_vision.tasks.classification.quicknet import ASSET, load_quicknet
 
@@ -213,9 +214,9 @@ def test_refuses_card_whose_metrics_differ(run_dir, tmp_path, monkeypatch):
 
     real = pub.render_card
 
-    def wrong_card(name, facts, preprocess, extra):
+    def wrong_card(name, facts, preprocess, extra, exports=None):
         facts = {**facts, "metrics": {k: v + 0.01 for k, v in facts["metrics"].items()}}
-        return real(name, facts, preprocess, extra)
+        return real(name, facts, preprocess, extra, exports)
 
     monkeypatch.setattr(pub, "render_card", wrong_card)
     root = tmp_path / "zoo"

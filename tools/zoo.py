@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import _common
+from export import add_format_args, check_format_args, run_export
 
 EXAMPLES = """\
   python tools/zoo.py list
   python tools/zoo.py verify                 # every entry's sha256s (exit 2 at the first problem)
   python tools/zoo.py verify quickstart
   python tools/zoo.py show quickstart        # the index record (files, hashes, metrics)
+  python tools/zoo.py export quickstart --format peft      # PEFT folder in exports/quickstart/peft
+  python tools/zoo.py export NAME --format kohya           # SDXL entries: one kohya file for ComfyUI / A1111
   python tools/zoo.py push quickstart --repo-id me/lava-quickstart     # needs huggingface_hub + login
   python tools/zoo.py pull me/lava-quickstart --id quickstart"""
 
@@ -26,6 +30,10 @@ def main() -> None:
     v.add_argument("name", nargs="?", help="one entry (default: all)")
     s = sub.add_parser("show", help="print an entry's index record")
     s.add_argument("name")
+    ex = sub.add_parser("export", help="write an entry as a PEFT folder, kohya file or merged model "
+                        "(as tools/export.py --zoo NAME)")
+    ex.add_argument("name")
+    add_format_args(ex)
     pu = sub.add_parser("push", help="upload an entry to a Hugging Face model repo")
     pu.add_argument("name")
     pu.add_argument("--repo-id", required=True)
@@ -47,6 +55,11 @@ def main() -> None:
         from lava_vision.zoo.index import get_entry
 
         print(json.dumps(get_entry(args.name, args.zoo), indent=2))
+    elif args.command == "export":
+        check_format_args(args)
+        entry = zoo.load(args.name, args.zoo)  # every file's sha256 and the base weights checked
+        out = Path(args.out) if args.out else Path("exports") / args.name / args.format
+        run_export(entry.model.eval(), args.name, out, args, source=f"zoo:{args.name}")
     elif args.command == "push":
         from lava_vision.zoo.hub import push
 

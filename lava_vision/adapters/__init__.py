@@ -4,7 +4,6 @@ from .base import AdapterLayer
 from .config import AdapterConfig, AdapterConfigError
 from .conv_cp import CPConv, choose_path
 from .conv_lora import FlatLoRAConv
-from .export_peft import export_peft_lora
 from .injector import (Plan, adapter_layers, disable_adapters, inject, injection_state, merge, plan,
                        train_mode, trainable_parameters, unload, unmerge)
 from .io import AdapterFileError, load_adapter, read_adapter_config, save_adapter
@@ -16,7 +15,7 @@ from .targets import PRESETS
 
 __all__ = [
     "AdapterConfig", "AdapterConfigError", "AdapterFileError", "AdapterLayer", "CPConv", "FlatLoRAConv",
-    "LoRALinear", "PRESETS", "Plan", "adapter_layers", "choose_path", "export_peft_lora", "disable_adapters", "inject",
+    "LoRALinear", "PRESETS", "Plan", "adapter_layers", "choose_path", "disable_adapters", "inject",
     "injection_state", "load_adapter", "merge", "orthogonal_penalty", "orthogonality_errors",
     "param_groups", "plan", "read_adapter_config", "register", "save_adapter", "train_mode",
     "trainable_parameters", "unload", "unmerge",

@@ -24,8 +24,39 @@ FIELDS = ("library_name", "tags", "license", "task", "base_model_id", "base_mode
 TABLE_FORMAT = "{:.6g}"  # relative rounding error <= 5e-6
 
 
-def render_card(name: str, facts: dict, preprocess: str, extra_metrics: list[dict]) -> str:
-    """The card text. ``facts`` holds every key of ``FIELDS`` (see ``publish.entry_facts``)."""
+# where each export format loads (tools/export.py; lava_vision.export)
+LOADERS = {
+    "peft": "`peft.PeftModel.from_pretrained(base_model, folder)`",
+    "kohya": "ComfyUI `models/loras/`, A1111 `models/Lora/` (SGM key names), diffusers "
+             "`pipe.load_lora_weights(file)`",
+    "merged": "the base's own loader: `from_pretrained(folder)` where the base has one, else "
+              "`model.load_state_dict(load_file(\"model.safetensors\"))`",
+}
+
+
+def export_section(name: str, exports: dict[str, dict[str, str] | str]) -> str:
+    """The card's "Use elsewhere" section from ``lava_vision.export.export_coverage(model)``: one row
+    per format with its one-line command, where it loads and which layers it leaves out and why."""
+    rows = []
+    for fmt, loader in LOADERS.items():
+        cov = exports[fmt]
+        if isinstance(cov, str):
+            rows.append(f"| {fmt} | not available | | {cov} |")
+            continue
+        reasons: dict[str, int] = {}
+        for why in cov.values():
+            reasons[why] = reasons.get(why, 0) + 1
+        left = "; ".join(f"{n} layer{'s' * (n > 1)}: {why}" for why, n in reasons.items()) or "nothing (exact)"
+        rows.append(f"| {fmt} | `python tools/zoo.py export {name} --format {fmt}` | {loader} | {left} |")
+    return ("## Use elsewhere\n\nEach export also writes `export_report.json` (every layer exported, every layer "
+            "left out and why); a layer a format cannot hold exactly is left out, never approximated.\n\n"
+            "| format | command | loads with | left out |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
+def render_card(name: str, facts: dict, preprocess: str, extra_metrics: list[dict],
+                exports: dict[str, dict[str, str] | str] | None = None) -> str:
+    """The card text. ``facts`` holds every key of ``FIELDS`` (see ``publish.entry_facts``);
+    ``exports`` (``lava_vision.export.export_coverage``) adds the "Use elsewhere" section."""
     missing = [k for k in FIELDS if k not in facts]
     if missing:
         raise ZooError(f"model card of {name!r}: missing facts {missing}")
@@ -69,7 +100,7 @@ python tools/eval.py --zoo {name}                       # reproduces the metrics
 python tools/visualize.py --zoo {name} --num 8 --out out/{name}
 python tools/zoo.py verify {name}
 ```
-
+{"" if exports is None else chr(10) + export_section(name, exports)}
 ## Training
 
 ```bash

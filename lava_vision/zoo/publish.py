@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..adapters import load_adapter, read_adapter_config
 from ..adapters.io import CONFIG_NAME, WEIGHTS_NAME
+from ..export import export_coverage
 from ..train.config import RunConfig
 from .card import CITATION, check_card_metrics, render_card
 from .index import ZooError, check_name, file_records, locked, read_index, write_index, zoo_root
@@ -186,7 +187,7 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
                  "metrics": metrics, "source": record["source"], "reproduced_at_publish": not reuse_eval,
                  "subsets": subsets}, indent=2) + "\n")
             card = render_card(name, facts, preprocess.describe() if preprocess else
-                               f"none described by the {cfg.task} task", subsets)
+                               f"none described by the {cfg.task} task", subsets, exports=export_coverage(model))
             (tmp / CARD_FILE).write_text(card)
             check_card_metrics((tmp / CARD_FILE).read_text(), metrics, f"{tmp / CARD_FILE}")
             entry = {k: v for k, v in facts.items() if k not in ("library_name", "tags", "citation")}
