@@ -60,6 +60,27 @@ def test_classification_csv_holds_the_softmax_of_each_image(tmp_path, monkeypatc
     assert entry.metrics == recorded["metrics"] and entry.record == recorded
 
 
+def test_load_run_predicts_with_a_run_folders_config_and_best_adapter(tmp_path):
+    import shutil
+
+    from lava_vision.data.procedural import render_shapes
+    from lava_vision.inference import load_run
+
+    entry = zoo.load("quickstart")
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "zoo" / "quickstart", run / "best")
+    (run / "config.json").write_text(json.dumps(entry.config.to_dict()))
+    images, _ = render_shapes(2, "target", "test", seed=4, size=40)
+    x = np.stack([cv2.resize(rgb, (32, 32), interpolation=cv2.INTER_LINEAR) for rgb in images]) / 255.0
+    with torch.no_grad():
+        want = entry.model(torch.from_numpy((x - 0.5) / 0.25).permute(0, 3, 1, 2).float()).double().softmax(1)
+    predictor = load_run(run)
+    for rgb, w in zip(images, want.numpy()):
+        np.testing.assert_allclose(predictor.predict(rgb).probs, w, atol=1e-6)
+    base = load_run(recipe=ROOT / "tasks" / "quickstart.py").predict(images[0]).probs  # no adapter: the base
+    assert np.abs(base - want[0].numpy()).max() > 1e-2
+
+
 def test_depth_files_are_the_model_output_in_metres_and_millimetres(tmp_path, monkeypatch):
     from lava_vision.data.synthetic_depth import SyntheticDepthDataset
 
