@@ -119,7 +119,8 @@ def test_visualize_tool_draws_the_frozen_base_next_to_a_zoo_entry(tmp_path, monk
     from lava_vision.train import build_base
     from lava_vision.zoo.load import entry_config
 
-    run_tool(monkeypatch, "visualize.py", "--zoo", "depth_synthetic", "--num", "1", "--out", str(tmp_path))
+    run_tool(monkeypatch, "visualize.py", "--zoo", "depth_synthetic", "--num", "1", "--out", str(tmp_path),
+             "--set", "train.precision=fp32")
     (path,) = sorted(tmp_path.glob("*.png"))
     cols = read_columns(path)
     assert [c.split("\n")[0] for c in cols][2:4] == ["base", "adapted"]
@@ -127,8 +128,9 @@ def test_visualize_tool_draws_the_frozen_base_next_to_a_zoo_entry(tmp_path, monk
     task, base = build_base(cfg)
     ds = task.build_dataset(cfg.eval.split)
     batch = task.collate([ds[0]])
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # where the tool ran
     with torch.no_grad():
-        pred = base.eval()(pixel_values=batch["image"]).predicted_depth[:, None]
+        pred = base.to(device).eval()(pixel_values=batch["image"].to(device)).predicted_depth[:, None].cpu()
     pred = torch.nn.functional.interpolate(pred, batch["depth"].shape[-2:], mode="bilinear", align_corners=False)
     np.testing.assert_allclose(numbers(cols[2]), depth_scores(pred[0, 0].clamp(1e-3, 10).numpy(),
                                                               batch["depth"][0].numpy()), atol=5.1e-4)

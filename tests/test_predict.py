@@ -34,7 +34,7 @@ def test_classification_csv_holds_the_softmax_of_each_image(tmp_path, monkeypatc
     for i, rgb in enumerate(images):
         write_rgb(tmp_path / "in" / f"img{i}.png", rgb)
     run_tool(monkeypatch, "predict.py", "--zoo", "quickstart", "--input", str(tmp_path / "in"),
-             "--out", str(tmp_path / "out"))
+             "--out", str(tmp_path / "out"), "--device", "cpu")
     with open(tmp_path / "out" / "predictions.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["file", "class", *SHAPE_CLASSES]
@@ -91,7 +91,7 @@ def test_depth_files_are_the_model_output_in_metres_and_millimetres(tmp_path, mo
     write_rgb(tmp_path / "in" / "small.jpg", small["rgb"])
     small_rgb = cv2.cvtColor(cv2.imread(str(tmp_path / "in" / "small.jpg")), cv2.COLOR_BGR2RGB)  # as decoded
     run_tool(monkeypatch, "predict.py", "--zoo", "depth_synthetic", "--input", str(tmp_path / "in"),
-             "--out", str(tmp_path / "out"))
+             "--out", str(tmp_path / "out"), "--device", "cpu")
 
     model = zoo.load("depth_synthetic").model
     mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
@@ -132,7 +132,8 @@ def seg_adapter(tmp_path):
     return ckpt, save_adapter(model, tmp_path / "adapter"), cfg
 
 
-def test_segmentation_mask_is_the_thresholded_probability_at_the_image_size(seg_adapter, tmp_path, monkeypatch):
+def test_segmentation_mask_is_the_thresholded_probability_at_the_image_size(seg_adapter, tmp_path, monkeypatch,
+                                                                          capsys):
     from lava_vision.train import load_trained
 
     ckpt, adapter, cfg = seg_adapter
@@ -142,9 +143,13 @@ def test_segmentation_mask_is_the_thresholded_probability_at_the_image_size(seg_
               "b": cv2.GaussianBlur(rng.integers(0, 256, (90, 40, 3), dtype=np.uint8), (9, 9), 3)}
     for name, rgb in images.items():
         write_rgb(tmp_path / "in" / f"{name}.png", rgb)
-    run_tool(monkeypatch, "predict.py", str(ROOT / "tasks" / "seg_synthetic.py"), "--set",
-             f"model.checkpoint={ckpt}", "--adapter", str(adapter), "--input", str(tmp_path / "in"),
-             "--out", str(tmp_path / "out"))
+    (tmp_path / "in" / "z_broken.png").write_bytes(b"not a png")  # read last: the earlier outputs stay
+    with pytest.raises(SystemExit) as stop:
+        run_tool(monkeypatch, "predict.py", str(ROOT / "tasks" / "seg_synthetic.py"), "--set",
+                 f"model.checkpoint={ckpt}", "--adapter", str(adapter), "--input", str(tmp_path / "in"),
+                 "--out", str(tmp_path / "out"), "--device", "cpu")
+    assert stop.value.code == 2
+    assert "z_broken.png: not a readable image file" in capsys.readouterr().err
 
     _, model = load_trained(cfg, adapter)
     for name, rgb in images.items():
@@ -188,7 +193,7 @@ def test_text2image_writes_one_image_per_prompt_and_seed(tmp_path, monkeypatch):
     prompts = ["a red square icon", "", "a blue ring, 3d"]
     (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
     run_tool(monkeypatch, "predict.py", str(recipe), "--adapter", str(adapter), "--input",
-             str(tmp_path / "prompts.txt"), "--seeds", "0", "5", "--out", str(tmp_path / "out"))
+             str(tmp_path / "prompts.txt"), "--seeds", "0", "5", "--out", str(tmp_path / "out"), "--device", "cpu")
 
     with open(tmp_path / "out" / "prompts.csv", newline="") as f:
         listing = list(csv.DictReader(f))
