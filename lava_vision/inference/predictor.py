@@ -18,9 +18,9 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..metrics.depth import upsample_to
 from ..train.build import autocast, build_base, load_trained
 from ..train.config import RunConfig
 from ..train.recipe import load_recipe
@@ -87,18 +87,26 @@ def _classification(p: Predictor, rgb: np.ndarray, seed: int) -> ClassProbabilit
     return ClassProbabilities(p.classes, probs.float().cpu().numpy())
 
 
+def to_native_size(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``B x 1 x h x w`` -> ``B x 1 x H x W``, bilinear (align_corners=False, as evaluation upsamples);
+    a square model input is stretched back to the image's aspect (the inverse of the squashing resize)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
 def _depth(p: Predictor, rgb: np.ndarray, seed: int) -> DepthMap:
     # DepthTask.predict resizes to the ground truth's size; with no ground truth, a zero-stride
     # placeholder of the image's size asks for the prediction at the image's own size.
     size_only = torch.zeros(()).expand(1, *rgb.shape[:2])
-    depth = p.task.predict(p.model, {"image": p.model_input(rgb), "depth": size_only})[0]
-    return DepthMap(depth.float().cpu().numpy())
+    depth = p.task.predict(p.model, {"image": p.model_input(rgb), "depth": size_only, "id": ["input"]})[0]
+    d = p.task.data  # clamped as evaluation scores it
+    return DepthMap(depth.float().clamp(d.min_depth, d.max_depth).cpu().numpy())
 
 
 def _segmentation(p: Predictor, rgb: np.ndarray, seed: int) -> BinaryMask:
     prob = p.task.predict(p.model, {"image": p.model_input(rgb)})  # 1 x 1 x s x s at the model's input size
-    prob = upsample_to(prob[:, 0].float(), tuple(rgb.shape[:2]))[0]  # bilinear to the image's size
-    return BinaryMask(prob.cpu().numpy())
+    return BinaryMask(to_native_size(prob.float(), tuple(rgb.shape[:2]))[0, 0].cpu().numpy())
 
 
 def _text2image(p: Predictor, prompt: Any, seed: int) -> GeneratedImage:
