@@ -134,3 +134,33 @@ def test_visualize_tool_draws_the_frozen_base_next_to_a_zoo_entry(tmp_path, monk
     pred = torch.nn.functional.interpolate(pred, batch["depth"].shape[-2:], mode="bilinear", align_corners=False)
     np.testing.assert_allclose(numbers(cols[2]), depth_scores(pred[0, 0].clamp(1e-3, 10).numpy(),
                                                               batch["depth"][0].numpy()), atol=5.1e-4)
+
+
+def test_evaluation_pictures_have_a_base_column_only_when_bypassing_gives_the_base(tmp_path):
+    """The trainer's pictures (``evaluate(..., pictures_dir=...)``): with adapters bypassed the
+    column is the frozen base; with a module trained in full there is no base in memory, so no column."""
+    import dataclasses
+
+    from lava_vision.adapters import inject
+    from lava_vision.train import build_base, evaluate
+
+    from lava_vision import zoo
+
+    entry = zoo.load("depth_synthetic")
+    evaluate(entry.task, entry.model, "test", 1, 1, pictures_dir=tmp_path / "a", num_pictures=1)
+    (path,) = sorted((tmp_path / "a").glob("*.png"))
+    cols = read_columns(path)
+    assert [c.split("\n")[0] for c in cols][2:4] == ["base", "adapted"]
+    task, base = build_base(entry.config)
+    batch = task.collate([task.build_dataset("test")[0]])
+    with torch.no_grad():
+        pred = base.eval()(pixel_values=batch["image"]).predicted_depth[:, None]
+    pred = torch.nn.functional.interpolate(pred, batch["depth"].shape[-2:], mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(numbers(cols[2]), depth_scores(pred[0, 0].clamp(1e-3, 10).numpy(),
+                                                              batch["depth"][0].numpy()), atol=5.1e-4)
+
+    task, model = build_base(entry.config)
+    inject(model, dataclasses.replace(entry.config.adapter, modules_to_save=["head.conv3"]))
+    evaluate(task, model, "test", 1, 1, pictures_dir=tmp_path / "b", num_pictures=1)
+    (path,) = sorted((tmp_path / "b").glob("*.png"))
+    assert [c.split("\n")[0] for c in read_columns(path)] == ["RGB", "ground truth", "prediction", "|prediction - gt| / gt"]
