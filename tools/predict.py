@@ -80,7 +80,7 @@ def write_all(predictor, items, out: Path) -> int:
 
     n = 0
     if predictor.kind == "text2image":
-        listing = inf.outputs.CsvRows(out / "prompts.csv", ["file", "prompt", "seed"])
+        listing = inf.CsvRows(out / "prompts.csv", ["file", "prompt", "seed"])
         try:
             for i, (prompt, seed) in enumerate(items):
                 path = inf.write_generated(predictor.predict(prompt, seed), out, i)

@@ -93,13 +93,13 @@ def write_depth(result: DepthMap, out_dir: Path, stem: str) -> list[Path]:
 def write_mask(result: BinaryMask, rgb: np.ndarray, out_dir: Path, stem: str) -> list[Path]:
     """``<stem>_mask.png`` (0 / 255, the image's size) and ``<stem>_overlay.png`` (mask tinted green
     over the image)."""
-    from ..tasks.segmentation.visualize import TP_COLOUR, _blend
+    from ..tasks.segmentation.visualize import TP_COLOUR, blend
 
     mask = result.mask
     if mask.shape != rgb.shape[:2]:
         raise ValueError(f"{stem}: mask {mask.shape} is not at the image's size {rgb.shape[:2]}")
     out = Path(out_dir)
-    overlay = _blend(rgb, mask, TP_COLOUR).clip(0, 255).astype(np.uint8)
+    overlay = blend(rgb, mask, TP_COLOUR).clip(0, 255).astype(np.uint8)
     return [_imwrite(out / f"{stem}_mask.png", mask.astype(np.uint8) * 255),
             _imwrite(out / f"{stem}_overlay.png", overlay)]
 

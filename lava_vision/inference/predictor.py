@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..adapters import train_mode
 from ..train.build import autocast, build_base, load_trained
 from ..train.config import RunConfig
 from ..train.recipe import load_recipe
@@ -63,7 +64,8 @@ class Predictor:
             with torch.no_grad(), autocast(self.precision, self.device):
                 return PREDICTORS[self.kind](self, item, seed)
         finally:
-            self.model.train(was_training)
+            if was_training:
+                train_mode(self.model)  # frozen norms stay in eval, as the trainer keeps them
 
     def model_input(self, rgb: np.ndarray) -> torch.Tensor:
         """``1 x 3 x h x w`` on the model's device, as the task's evaluation transform makes it."""

@@ -17,7 +17,8 @@ FN_COLOUR = np.array([40, 90, 255], np.float32)
 TP_COLOUR = np.array([60, 200, 90], np.float32)
 
 
-def _blend(image: np.ndarray, where: np.ndarray, colour: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+def blend(image: np.ndarray, where: np.ndarray, colour: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """``H x W x 3`` image with ``colour`` mixed in at ``alpha`` where the ``H x W`` bool ``where`` is set (float32)."""
     out = image.astype(np.float32).copy()
     out[where] = (1 - alpha) * out[where] + alpha * colour
     return out
@@ -41,14 +42,14 @@ def panel(image: torch.Tensor, mask: torch.Tensor, prob: torch.Tensor, threshold
     gt = mask.detach()[0].cpu().numpy() > 0.5
     pred = prob.detach()[0].float().cpu().numpy() > threshold
     gt_rgb = np.repeat((gt * 255.0)[..., None], 3, axis=2)
-    errors = _blend(img * 0.5, pred & gt, TP_COLOUR, 0.35)
-    errors = _blend(errors, pred & ~gt, FP_COLOUR, 0.9)
-    errors = _blend(errors, ~pred & gt, FN_COLOUR, 0.9)
+    errors = blend(img * 0.5, pred & gt, TP_COLOUR, 0.35)
+    errors = blend(errors, pred & ~gt, FP_COLOUR, 0.9)
+    errors = blend(errors, ~pred & gt, FN_COLOUR, 0.9)
     tiles, titles = [img, gt_rgb], [["image"], ["ground truth"]]
     if base_prob is not None:
-        tiles.append(_blend(img, base_prob.detach()[0].float().cpu().numpy() > threshold, TP_COLOUR))
+        tiles.append(blend(img, base_prob.detach()[0].float().cpu().numpy() > threshold, TP_COLOUR))
         titles.append(["base", score_line(base_scores)])
-    tiles += [_blend(img, pred, TP_COLOUR), errors]
+    tiles += [blend(img, pred, TP_COLOUR), errors]
     titles += [["adapted" if base_prob is not None else "prediction", score_line(scores)], [ERRORS_TITLE]]
     tiles = [t.clip(0, 255).astype(np.uint8) for t in tiles]
     return titled_row(tiles, titles), [" ".join(t).strip() for t in titles]
