@@ -105,7 +105,7 @@ def test_load_reproduces_run_and_hand_top1(run_dir, published):
         logits = entry.model(batch["image"])
         torch.testing.assert_close(logits, ref(batch["image"]), rtol=0, atol=0)
     top1 = (logits.argmax(1) == batch["label"]).double().mean().item()
-    assert math.isclose(top1, entry.metrics["metrics"]["top1"], rel_tol=1e-6)
+    assert math.isclose(top1, entry.metrics["top1"], rel_tol=1e-6)
 
 
 def test_preprocess_matches_dataset_pipeline(published):

@@ -24,7 +24,7 @@ def test_quickstart_entry_is_shipped():
 @pytest.mark.parametrize("name", ENTRIES)
 def test_entry_reproduces_recorded_metrics(name):
     entry = zoo.load(name, root=ROOT)
-    rec = entry.metrics
+    rec = entry.record
     # a recorded quick subset (tools/publish.py --quick-samples) keeps slow entries fast
     target = rec["subsets"][0] if rec["subsets"] else rec
     got = evaluate(entry.task, entry.model, target["split"], rec["batch_size"], target["max_samples"], precision="fp32")
@@ -37,10 +37,10 @@ def test_entry_reproduces_recorded_metrics(name):
 
 def test_quickstart_top1_by_hand():
     entry = zoo.load("quickstart", root=ROOT)
-    ds = entry.task.build_dataset(entry.metrics["split"])
+    ds = entry.task.build_dataset(entry.record["split"])
     correct = 0
     with torch.no_grad():
         for start in range(0, len(ds), 250):
             batch = entry.task.collate([ds[i] for i in range(start, min(start + 250, len(ds)))])
             correct += int((entry.model(batch["image"]).argmax(1) == batch["label"]).sum())
-    assert math.isclose(correct / len(ds), entry.metrics["metrics"]["top1"], rel_tol=1e-6)
+    assert math.isclose(correct / len(ds), entry.metrics["top1"], rel_tol=1e-6)

@@ -60,7 +60,7 @@ def main() -> None:
         from lava_vision import zoo
 
         entry = zoo.load(args.zoo, config=cfg)  # hashes and base weights verified
-        recorded = entry.metrics
+        recorded = entry.record
         if not args.no_adapter and recorded["split"] == split and recorded["max_samples"] == opts["max_samples"]:
             results["recorded"] = recorded["metrics"]
         results[args.zoo] = evaluate(entry.task, entry.model.to(device), **opts)

@@ -13,7 +13,9 @@ EXAMPLES = """\
   python tools/visualize.py --zoo quickstart --num 8 --out out/quickstart   # a published zoo entry
 
 Writes one PNG panel per image into --out (drawn by the task), and per_sample_metrics.csv sorted
-worst-first by --sort-by (default: the recipe's eval.main_metric) when the task reports per-image metrics."""
+worst-first by --sort-by (default: the recipe's eval.main_metric) when the task reports per-image metrics.
+With an adapter, depth and segmentation panels also show the frozen base's prediction of the same image
+(adapters bypassed; not drawn for full fine-tuning or modules_to_save, whose base is not in memory)."""
 
 
 def main() -> None:
@@ -25,11 +27,14 @@ def main() -> None:
     p.add_argument("--sort-by", default=None, help="per-image metric that orders the CSV (default: eval.main_metric)")
     p.add_argument("--mode", choices=("max", "min"), default=None,
                    help="max: higher is better, so lowest first (default: the recipe's eval.mode)")
+    p.add_argument("--no-base-column", action="store_true",
+                   help="do not draw the base model's prediction next to the adapted one (saves its forward)")
     args = p.parse_args()
     if sum(map(bool, (args.adapter, args.no_adapter, args.zoo))) != 1:
         p.error("give one of --adapter RUN_OR_DIR, --no-adapter and --zoo NAME (run the tool twice to compare)")
     cfg = _common.load_config(args)
     from lava_vision.train import build_base, distributed_state, load_trained, predictions, resolve_precision
+    from lava_vision.train.evaluation import base_predictions
 
     if args.zoo:
         from lava_vision import zoo
@@ -39,13 +44,15 @@ def main() -> None:
     else:
         task, model = load_trained(cfg, args.adapter) if args.adapter else build_base(cfg)
     device = distributed_state().device
+    precision = resolve_precision(cfg.train.precision, device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     n_pictures = 0
     for batch, preds in predictions(task, model.to(device), args.split or cfg.eval.split, 1, args.num,
-                                    precision=resolve_precision(cfg.train.precision, device), desc="visualize"):
-        paths = task.visualize(batch, preds, out, n_pictures)
+                                    precision=precision, desc="visualize"):
+        base = None if args.no_base_column else base_predictions(task, model, batch, precision)
+        paths = task.visualize(batch, preds, out, n_pictures, **({"base_preds": base} if base is not None else {}))
         n_pictures += len(paths)
         if hasattr(task, "per_sample_metrics"):
             for row, path in zip(task.per_sample_metrics(preds, batch), paths):

@@ -6,6 +6,7 @@ metric states across processes, so the numbers cover every sample exactly once.
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,7 +15,7 @@ from accelerate.utils import send_to_device
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..adapters import train_mode
+from ..adapters import disable_adapters, injection_state, train_mode
 from .build import autocast, distributed_state
 from .data import eval_loader
 
@@ -62,6 +63,22 @@ def _head(obj: Any, n: int) -> Any:
     return obj
 
 
+def base_predictions(task: Any, model: nn.Module, batch: dict, precision: str = "fp32") -> Any | None:
+    """The frozen base's predictions of ``batch`` for panels with a base column (a task whose
+    ``visualize`` takes ``base_preds``), computed with the adapters bypassed. None when bypassing
+    is not the base: no adapter, full fine-tuning, or modules trained in full (``modules_to_save``)."""
+    if "base_preds" not in inspect.signature(task.visualize).parameters:
+        return None
+    try:
+        config = injection_state(model).config
+    except ValueError:  # no adapter
+        return None
+    if config.method == "full" or config.modules_to_save:
+        return None
+    with torch.no_grad(), disable_adapters(model), autocast(precision, next(model.parameters()).device):
+        return task.predict(model, batch)
+
+
 def evaluate(task: Any, model: nn.Module, split: str = "val", batch_size: int = 1, max_samples: int = 0, *,
              precision: str = "fp32", pictures_dir: Path | None = None, num_pictures: int = 0) -> dict[str, float]:
     """Metrics of ``model`` on ``split`` (the first ``max_samples`` samples; 0 = all), as floats.
@@ -78,7 +95,10 @@ def evaluate(task: Any, model: nn.Module, split: str = "val", batch_size: int = 
         if pictures_dir is not None and state.is_main_process and drawn < num_pictures:
             Path(pictures_dir).mkdir(parents=True, exist_ok=True)
             n = min(batch_len(batch), num_pictures - drawn)
-            task.visualize(_head(batch, n), _head(preds, n), Path(pictures_dir), drawn)
+            head = _head(batch, n)
+            base = base_predictions(task, model, head, precision)
+            task.visualize(head, _head(preds, n), Path(pictures_dir), drawn,
+                           **({"base_preds": base} if base is not None else {}))
             drawn += n
     values = metrics.compute()
     if pictures_dir is not None and state.is_main_process and hasattr(task, "summarize"):

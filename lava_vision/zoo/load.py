@@ -25,17 +25,36 @@ CONFIG_FILE, METRICS_FILE, CARD_FILE = "config.json", "metrics.json", "README.md
 class ZooModel:
     """A ready model (eval mode, adapter loaded) with everything needed to use it.
 
+    predict(image): an RGB ``H x W x 3`` uint8 array, PIL image or path -> the task's result at the
+    image's size (``lava_vision.inference``: class probabilities, depth in metres, a mask); for
+    text-to-image ``predict(prompt, seed=0)`` -> an image.
+    classes: class names of a classification entry (None otherwise).
+    metrics: the recorded metrics, ``{name: value}``; record: all of ``metrics.json`` (split,
+    max_samples, batch size, device, subsets).
     preprocess: RGB ``H x W x 3`` uint8 -> ``1 x 3 x h x w`` model input, or None when the task
-    describes no image preprocessing (e.g. text-to-image). Predictions: ``task.predict(model, batch)``."""
+    describes no image preprocessing (e.g. text-to-image)."""
 
     name: str
     model: nn.Module
     task: Any
     config: RunConfig
     preprocess: Preprocess | None
-    metrics: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict)
     entry: dict = field(default_factory=dict)
     directory: Path | None = None
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.record.get("metrics", {}))
+
+    @property
+    def classes(self) -> list[str] | None:
+        return list(self.task.classes) if hasattr(self.task, "classes") else None
+
+    def predict(self, item: Any, seed: int = 0) -> Any:
+        from ..inference import Predictor  # lazy: inference imports this package's preprocess
+
+        return Predictor(self.task, self.model, self.config).predict(item, seed)
 
 
 def base_digest(model: nn.Module, skip: set[str] | frozenset[str] = frozenset()) -> str:
@@ -100,9 +119,9 @@ def load_dir(directory: Path, entry: dict, name: str, device: str | torch.device
     except AdapterFileError as e:
         raise ZooError(f"{where}: {e}") from e
     model.to(device).eval()
-    metrics = json.loads((directory / METRICS_FILE).read_text())
+    record = json.loads((directory / METRICS_FILE).read_text())
     return ZooModel(name=name, model=model, task=task, config=cfg, preprocess=task_preprocess(task),
-                    metrics=metrics, entry=entry, directory=directory)
+                    record=record, entry=entry, directory=directory)
 
 
 def load(name: str, root: str | os.PathLike | None = None, device: str | torch.device = "cpu",

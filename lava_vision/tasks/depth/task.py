@@ -105,17 +105,24 @@ class DepthTask:
             rows.append(row)
         return rows
 
-    def visualize(self, batch: dict, preds: torch.Tensor, out_dir: Path, start_index: int) -> list[Path]:
+    def visualize(self, batch: dict, preds: torch.Tensor, out_dir: Path, start_index: int,
+                  base_preds: torch.Tensor | None = None) -> list[Path]:
+        """One panel per sample; ``base_preds`` (the base model's predictions of the same batch)
+        adds a base column. Each prediction is titled with its AbsRel and δ1."""
         out_dir = Path(out_dir)
         gt_all = batch["depth"].to(preds.device)
         valid_all = eval_mask(gt_all, self.data.min_depth, self.data.max_depth, self.data.eigen_crop)
+        scores = self._metric().per_image(preds, gt_all)
+        base_scores = self._metric().per_image(base_preds.to(preds.device), gt_all) if base_preds is not None else None
         paths = []
         for i in range(preds.shape[0]):
             gt = gt_all[i]
             image = nn.functional.interpolate(batch["image"][i : i + 1].float(), size=tuple(gt.shape),
                                               mode="bilinear", align_corners=False)[0]
             safe_id = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(batch["id"][i]))
+            base = {} if base_preds is None else {"base": base_preds[i].float().cpu().numpy(),
+                                                   "base_scores": base_scores[i]}
             paths.append(depth_panel(to_image(image), gt.cpu().numpy(), preds[i].float().cpu().numpy(),
                                      valid_all[i].cpu().numpy(), out_dir / f"{start_index + i:05d}_{safe_id}.png",
-                                     title=str(batch["id"][i])))
+                                     title=str(batch["id"][i]), scores=scores[i], **base))
         return paths

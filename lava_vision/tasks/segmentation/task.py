@@ -93,5 +93,10 @@ class SegmentationTask:
         cols = {k: v.double().cpu().tolist() for k, v in cols.items()}
         return [{"id": batch["id"][i], **{k: v[i] for k, v in cols.items()}} for i in range(preds.shape[0])]
 
-    def visualize(self, batch: dict, preds: torch.Tensor, out_dir: Path, start_index: int) -> list[Path]:
-        return write_panels(batch, preds, out_dir, start_index)
+    def visualize(self, batch: dict, preds: torch.Tensor, out_dir: Path, start_index: int,
+                  base_preds: torch.Tensor | None = None) -> list[Path]:
+        """One panel per sample; ``base_preds`` (the base model's predictions of the same batch)
+        adds a base column. Each prediction is titled with its S-measure and IoU."""
+        base = {} if base_preds is None else {"base_probs": base_preds,
+                                              "base_scores": self.per_sample_metrics(base_preds, batch)}
+        return write_panels(batch, preds, out_dir, start_index, self.per_sample_metrics(preds, batch), **base)

@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ..panels import save_png, titled_row
+
 LABEL_H = 14
 
 
@@ -17,21 +19,10 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def save_panel(tiles: dict[str, torch.Tensor], title: str, path: Path) -> Path:
-    """Tiles (name -> ``3 x H x W``) side by side under a title line, each labelled; written to ``path``."""
-    images = [to_pil(t) for t in tiles.values()]
-    h = max(i.height for i in images)
-    w = sum(i.width for i in images)
-    canvas = Image.new("RGB", (max(w, 6 * len(title) + 4), h + 2 * LABEL_H), "white")
-    draw = ImageDraw.Draw(canvas)
-    draw.text((2, 1), title, fill="black")
-    x = 0
-    for name, img in zip(tiles, images):
-        canvas.paste(img, (x, 2 * LABEL_H))
-        draw.text((x + 2, LABEL_H + 1), name, fill="black")
-        x += img.width
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
-    return path
+    """Tiles (name -> ``3 x H x W``) side by side, enlarged like the segmentation panels (nearest,
+    at least ``panels.MIN_TILE`` px), each under its name, with ``title`` above; written to ``path``."""
+    arrays = [np.asarray(to_pil(t)) for t in tiles.values()]
+    return save_png(titled_row(arrays, [[name] for name in tiles], heading=title), Path(path), list(tiles), title)
 
 
 def save_grid(rows: list[list[torch.Tensor]], row_labels: list[str], col_labels: list[str], path: Path) -> Path:

@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Predict on your own images (or prompts) with a trained adapter, a zoo entry or the base model,
+writing each task's natural output files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import _common
+
+EXAMPLES = """\
+  python tools/predict.py tasks/quickstart.py --adapter runs/quickstart --input my_images/ --out out/pred
+  python tools/predict.py --zoo depth_synthetic --input room.png --out out/depth
+  python tools/predict.py tasks/seg_polyp.py --adapter runs/seg_polyp --input scans/ --out out/masks
+  python tools/predict.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --input prompts.txt --seeds 0 1 --out out/icons
+
+--input: an image file or a folder of images (png, jpg, jpeg, bmp, tif, tiff, webp; not recursive);
+for text-to-image a text file with one prompt per line. Written into --out:
+  classification  predictions.csv: file, class (predicted), then one probability column per class name
+  depth           <name>_depth_mm.png (16-bit, millimetres, 0 = none), <name>_depth_m.npy (float32 metres),
+                  <name>_depth_color.png (turbo, near = blue)
+  segmentation    <name>_mask.png (0/255) and <name>_overlay.png, at the input image's size
+  text2image      <index>_<prompt>_seed<seed>.png per prompt and seed, listed in prompts.csv
+Images go through the task's evaluation transform; outputs are resized back to each image's size."""
+
+
+def main() -> None:
+    p = _common.parser("tools/predict.py", "Run a trained adapter (or a zoo entry, or the base model) on your "
+                       "own images or prompts and write the task's natural outputs.", EXAMPLES, zoo=True)
+    p.add_argument("--adapter", metavar="RUN_OR_DIR",
+                   help="trained adapter: a run folder (uses best/, else last/) or an adapter folder")
+    p.add_argument("--no-adapter", action="store_true", help="predict with the base model alone")
+    p.add_argument("--input", required=True, metavar="FILE_OR_FOLDER",
+                   help="an image or a folder of images; for text2image a prompt file (one prompt per line)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; existing files of the "
+                   "same names are replaced)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="text2image: one image per prompt and seed "
+                   "(default: 0)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    args = p.parse_args()
+    if sum(map(bool, (args.adapter, args.no_adapter, args.zoo))) != 1:
+        p.error("give one of --adapter RUN_OR_DIR, --no-adapter and --zoo NAME")
+    cfg = _common.load_config(args)
+    import torch
+    from tqdm.auto import tqdm
+
+    from lava_vision.inference import PREDICTORS, Predictor, load_run
+    from lava_vision.train import resolve_precision
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    precision = resolve_precision(cfg.train.precision, device)
+    kind = cfg.task
+    if kind not in PREDICTORS:
+        raise ValueError(f"task {kind!r}: tools/predict.py knows the tasks {sorted(PREDICTORS)}")
+    # read the inputs before building the model: a wrong --input fails in a second
+    if kind == "text2image":
+        from lava_vision.inference import read_prompts
+
+        items = [(prompt, seed) for prompt in read_prompts(args.input) for seed in args.seeds]
+    else:
+        from lava_vision.inference import list_images
+
+        items = list_images(args.input)
+    if args.zoo:
+        from lava_vision import zoo
+
+        entry = zoo.load(args.zoo, config=cfg, device=device)  # hashes and base weights verified
+        predictor = Predictor(entry.task, entry.model, entry.config, precision)
+    else:
+        predictor = load_run(args.adapter, cfg, device, precision)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(items, desc="predict", unit="prompt" if kind == "text2image" else "image", dynamic_ncols=True)
+    written = write_all(predictor, bar, out)
+    print(f"wrote {written} files for {len(items)} inputs into {out}")
+
+
+def write_all(predictor, items, out: Path) -> int:
+    """Predict every item and write its files; returns the number of files written."""
+    from lava_vision import inference as inf
+
+    n = 0
+    if predictor.kind == "text2image":
+        listing = inf.CsvRows(out / "prompts.csv", ["file", "prompt", "seed"])
+        try:
+            for i, (prompt, seed) in enumerate(items):
+                path = inf.write_generated(predictor.predict(prompt, seed), out, i)
+                listing.write([path.name, prompt, seed])
+                n += 1
+        finally:
+            listing.close()
+        return n + 1
+    table = inf.classification_csv(out / "predictions.csv", predictor.classes) if predictor.kind == "classification" else None
+    try:
+        for path in items:
+            rgb = inf.read_rgb(path)
+            result = predictor.predict(rgb)
+            if table is not None:
+                table.write(inf.classification_row(path.name, result))
+            elif predictor.kind == "depth":
+                n += len(inf.write_depth(result, out, path.stem))
+            else:
+                n += len(inf.write_mask(result, rgb, out, path.stem))
+    finally:
+        if table is not None:
+            table.close()
+            n += 1
+    return n
+
+
+if __name__ == "__main__":
+    _common.run_tool(main)
