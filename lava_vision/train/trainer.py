@@ -33,6 +33,7 @@ from .config import RunConfig
 from .data import train_loader
 from .evaluation import batch_len, evaluate
 from .optim import build_optimizer, build_scheduler
+from .protocol import check_selection, selection_record
 from .run_log import RunLog
 
 # Crash simulation for the resume test: the process exits hard right after this global step
@@ -64,6 +65,7 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, resume: bool = False) -> None:
         self.cfg, t = cfg, cfg.train
+        check_selection(cfg)  # best/ is never chosen on a test split without an explicit opt-in
         if t.grad_accum < 1 or t.batch_size < 1:
             raise ValueError(f"train.grad_accum={t.grad_accum} and train.batch_size={t.batch_size} must be >= 1")
         on_gpu = torch.cuda.is_available()
@@ -122,9 +124,9 @@ class Trainer:
                     warnings.warn(f"resuming {d} with a changed config: {', '.join(changed)}")
             (d / "config.json").write_text(json.dumps(current, indent=2) + "\n")
 
-    def _metadata(self, metrics: dict | None = None) -> dict:
+    def _metadata(self, metrics: dict | None = None, selection: dict | None = None) -> dict:
         return {"task": self.cfg.task, "run": self.run_dir.name, "epoch": self.epoch, "step": self.step,
-                "metrics": metrics or {}}
+                "metrics": metrics or {}, "selection": selection or selection_record(self.cfg, "last", self.step)}
 
     def save_last(self) -> None:
         rng = gather_object([rng_state()])  # every process's RNG, in rank order (collective)
@@ -174,7 +176,8 @@ class Trainer:
             if better:
                 self.best = value
                 if self.main:
-                    save_checkpoint(self.run_dir, "best", self.raw, self._metadata(metrics))
+                    save_checkpoint(self.run_dir, "best", self.raw, self._metadata(
+                        metrics, selection_record(self.cfg, "best", self.step, value)))
                 self.acc.wait_for_everyone()
         return metrics
 

@@ -9,7 +9,8 @@ from torch.utils.data import Dataset, default_collate
 from torchmetrics import MetricCollection
 
 from ...data.depth_transforms import IMAGENET_MEAN, IMAGENET_STD, to_image
-from ...metrics.depth import METRIC_NAMES, DepthMetrics, eval_mask, upsample_to
+from ...metrics.depth import METRIC_NAMES, DepthMetrics, eval_mask, replace_nonfinite, upsample_to
+from ...metrics.resize import ASPECT_TOL
 from ...train.config import RunConfig
 from .config import DepthDataConfig, DepthLossConfig
 from .data import DepthSamples, build_raw
@@ -26,7 +27,8 @@ def _device_of(model: nn.Module) -> torch.device:
 class DepthTask:
     """Batches: ``image`` B x 3 x h x w (ImageNet-normalised, h, w multiples of 14), ``depth``
     B x H x W metres (0 = invalid), ``id`` list of str. Predictions: B x H x W metres at the
-    ground truth's size, clamped to [min_depth, max_depth]."""
+    ground truth's size, as the model gave them (not clamped, non-finite values kept): the
+    metrics apply the evaluation protocol (``DepthMetrics``) and count what they replace."""
 
     name = "depth"
     model_config_cls = DepthModelConfig
@@ -76,8 +78,9 @@ class DepthTask:
         pred = self._forward(model, image)
         if self.data.flip_eval:
             pred = 0.5 * (pred + self._forward(model, image.flip(-1)).flip(-1))
-        pred = upsample_to(pred.float(), tuple(gt.shape[-2:]))
-        return pred.clamp(self.data.min_depth, self.data.max_depth)
+        # the input kept the image's aspect up to rounding each side to a multiple of 14
+        tol = max(ASPECT_TOL, 14 / min(pred.shape[-2:]))
+        return upsample_to(pred.float(), tuple(gt.shape[-2:]), f"depth prediction for {batch['id'][0]!r}", tol)
 
     def build_metrics(self) -> MetricCollection:
         return MetricCollection({"depth": self._metric()})
@@ -90,13 +93,15 @@ class DepthTask:
 
     def per_sample_metrics(self, preds: torch.Tensor, batch: dict) -> list[dict[str, float]]:
         """Metrics per image with its id; an image without a valid pixel gets NaN metrics and
-        ``valid_pixels`` 0 (it is skipped, and counted, by the averaged metrics)."""
+        ``valid_pixels`` 0 (it is skipped, and counted, by the averaged metrics);
+        ``nonfinite_pixels`` counts the prediction's replaced NaN / inf pixels."""
         gt = batch["depth"].to(preds.device)
+        replaced = (~torch.isfinite(preds)).flatten(1).sum(1).tolist()
         rows = []
-        for sample_id, vals, n in zip(batch["id"], self._metric().per_image(preds, gt),
-                                      eval_mask(gt, self.data.min_depth, self.data.max_depth,
-                                                self.data.eigen_crop).flatten(1).sum(1).tolist()):
-            row = {"id": sample_id, "valid_pixels": int(n)}
+        for sample_id, vals, n, bad in zip(batch["id"], self._metric().per_image(preds, gt),
+                                           eval_mask(gt, self.data.min_depth, self.data.max_depth,
+                                                     self.data.eigen_crop).flatten(1).sum(1).tolist(), replaced):
+            row = {"id": sample_id, "valid_pixels": int(n), "nonfinite_pixels": int(bad)}
             row.update(vals if vals is not None else {k: float("nan") for k in METRIC_NAMES})
             rows.append(row)
         return rows
@@ -104,6 +109,8 @@ class DepthTask:
     def visualize(self, batch: dict, preds: torch.Tensor, out_dir: Path, start_index: int) -> list[Path]:
         out_dir = Path(out_dir)
         gt_all = batch["depth"].to(preds.device)
+        preds, _ = replace_nonfinite(preds.float(), self.data.min_depth, self.data.max_depth)  # as scored
+        preds = preds.clamp(self.data.min_depth, self.data.max_depth)
         valid_all = eval_mask(gt_all, self.data.min_depth, self.data.max_depth, self.data.eigen_crop)
         paths = []
         for i in range(preds.shape[0]):
