@@ -161,4 +161,4 @@ def test_imagefolder_reads_classes(tmp_path):
     assert ds.classes == ["cat", "dog"]
     cat = ds[0]
     assert cat["label"] == 0 and cat["id"] == "cat/a"
-    assert torch.allclose(cat["image"][:, 0, 0], torch.tensor([1.0, 0.0, 0.0]))  # red in RGB
+    assert torch.allclose(cat["image"][:, 0, 0], torch.tensor([1.0, 0.0, 0.0]), rtol=0, atol=1e-6)  # red in RGB
