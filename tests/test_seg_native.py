@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from sod_reference import (ref_e_curve, ref_e_curve_by_cells, ref_e_measure, ref_iou_dice_ber, ref_mae, ref_prepare, ref_s_measure,
-                           ref_upsample, ref_weighted_f)
+from sod_reference import (ref_e_curve, ref_e_curve_by_cells, ref_e_measure, ref_iou_dice_ber, ref_mae,
+                           ref_prepare, ref_s_measure, ref_upsample, ref_weighted_f)
 
 from lava_vision.data.segmentation import read_pair
 from lava_vision.metrics.segmentation import resize_probabilities, segmentation_metrics

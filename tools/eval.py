@@ -9,7 +9,7 @@ from pathlib import Path
 import _common
 
 EXAMPLES = """\
-  python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --split test   # the report: best/ (chosen on val) on test
+  python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --split test   # report: best/ (chosen on val)
   python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --no-adapter   # before | after | delta
   python tools/eval.py tasks/depth_nyu.py --no-adapter --out base_metrics.json
   python tools/eval.py --zoo quickstart                   # recorded | now | delta, for a zoo entry

@@ -53,6 +53,9 @@ def build_raw(cfg: DepthDataConfig, split: str, seed: int = 0) -> Dataset:
             return NYULabeledDataset(cfg.labeled_mat, read_split_indices(cfg.splits_mat, "test"))
         train = read_split_indices(cfg.splits_mat, "train")
         all_scenes = read_labeled_scenes(cfg.labeled_mat)
+        if train.size and train.max() >= len(all_scenes):
+            raise ValueError(f"NYU labeled file {cfg.labeled_mat!r} names {len(all_scenes)} scenes but "
+                             f"{cfg.splits_mat!r} indexes frame {int(train.max()) + 1}")
         scenes = [scene_of(all_scenes[i]) for i in train]
         parts = scene_holdout(scenes, cfg.val_fraction, cfg.val_seed, where=f"NYU labeled file {cfg.labeled_mat!r}")
         return NYULabeledDataset(cfg.labeled_mat, train[parts[split == "val"]])

@@ -80,7 +80,9 @@ class DepthTask:
             pred = 0.5 * (pred + self._forward(model, image.flip(-1)).flip(-1))
         # the input kept the image's aspect up to rounding each side to a multiple of 14
         tol = max(ASPECT_TOL, 14 / min(pred.shape[-2:]))
-        return upsample_to(pred.float(), tuple(gt.shape[-2:]), f"depth prediction for {batch['id'][0]!r}", tol)
+        ids = batch["id"]
+        what = "depth predictions for " + ", ".join(map(repr, ids[:3])) + (" ..." if len(ids) > 3 else "")
+        return upsample_to(pred.float(), tuple(gt.shape[-2:]), what, tol)
 
     def build_metrics(self) -> MetricCollection:
         return MetricCollection({"depth": self._metric()})
