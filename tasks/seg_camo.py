@@ -1,5 +1,6 @@
 """SAM vit_b + LAVA on camouflaged objects (paper Table 12): CAMO train -> CAMO test.
-Data layout: datasets/segmentation/README.md. Checkpoint: sam_vit_b_01ec64.pth."""
+No official validation split: "val" (selects best/) is a seeded 10% of train.csv (data.val_fraction),
+disjoint from test. Data layout: datasets/segmentation/README.md. Checkpoint: sam_vit_b_01ec64.pth."""
 from lava_vision.adapters import AdapterConfig
 from lava_vision.tasks.segmentation.config import SamModelConfig, SegDataConfig, SegLossConfig
 from lava_vision.train.config import EvalConfig, OptimConfig, RunConfig, TrainConfig
@@ -8,7 +9,7 @@ config = RunConfig(
     task="segmentation",
     model=SamModelConfig(arch="vit_b", checkpoint="checkpoints/sam_vit_b_01ec64.pth"),
     data=SegDataConfig(root="datasets/segmentation/camo",
-                       splits={"train": "train.csv", "val": "val.csv", "test": "test.csv"}, image_size=1024),
+                       splits={"train": "train.csv", "test": "test.csv"}, image_size=1024),
     # rank 3, alpha 32, orthogonal strength 0.1; "Multiplier lambda = 4" read as LoRA+'s lr ratio
     # of B over A (Hayou et al., which the paper cites); CP conv factors keep the base lr.
     adapter=AdapterConfig(method="lava", preset="sam", rank=3, alpha=32, lam=0.1, factor_lr={"B": 4.0}),

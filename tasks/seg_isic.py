@@ -1,4 +1,5 @@
 """SAM vit_b + LAVA on skin lesions (paper Table 12): ISIC 2017 train -> ISIC 2017 test.
+The official ISIC 2017 validation set (val.csv) selects best/.
 Data layout: datasets/segmentation/README.md. Checkpoint: sam_vit_b_01ec64.pth."""
 from lava_vision.adapters import AdapterConfig
 from lava_vision.tasks.segmentation.config import SamModelConfig, SegDataConfig, SegLossConfig

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lava_vision.data.cifar import SafeUnpickler, read_cifar, safe_load_pickle
+from lava_vision.data.cifar import SafeUnpickler, holdout_indices, read_cifar, safe_load_pickle
 from lava_vision.data.procedural import DOMAINS, SHAPE_CLASSES, render_shapes
 from lava_vision.tasks.classification.config import ClassificationDataConfig, ClassificationModelConfig
 from lava_vision.tasks.classification.data import build_dataset, collate
@@ -34,8 +34,14 @@ def _write_cifar10(root, n_per_batch=4):
 
 def test_cifar10_reader_matches_official_layout(tmp_path):
     batches = _write_cifar10(tmp_path)
-    images, labels, names = read_cifar(tmp_path, "cifar10", "train")
-    assert images.shape == (20, 32, 32, 3) and images.dtype == np.uint8
+    train_images, train_labels, names = read_cifar(tmp_path, "cifar10", "train", val_size=3)
+    val_images, val_labels, _ = read_cifar(tmp_path, "cifar10", "val", val_size=3)
+    assert train_images.shape == (17, 32, 32, 3) and train_images.dtype == np.uint8 and len(val_labels) == 3
+    # train and val partition the official training set: put it back together in file order
+    tr, va = holdout_indices(20, 3)
+    images = np.zeros((20, 32, 32, 3), np.uint8)
+    labels = np.zeros(20, np.int64)
+    images[tr], labels[tr], images[va], labels[va] = train_images, train_labels, val_images, val_labels
     assert names[0] == "airplane" and names[9] == "truck"
     # the official row layout is 1024 R, then 1024 G, then 1024 B values, row-major 32 x 32
     data, lab = batches["data_batch_2"]
@@ -44,8 +50,18 @@ def test_cifar10_reader_matches_official_layout(tmp_path):
     assert images[5, 7, 11, 1] == row[1024 + 7 * 32 + 11]
     assert images[5, 7, 11, 2] == row[2048 + 7 * 32 + 11]
     assert labels[4:8].tolist() == lab
-    test_images, test_labels, _ = read_cifar(tmp_path, "cifar10", "val")  # val reads test_batch
+    test_images, test_labels, _ = read_cifar(tmp_path, "cifar10", "test")
     assert test_labels.tolist() == batches["test_batch"][1]
+    with pytest.raises(ValueError, match="cannot hold out 20 validation images of 20"):
+        read_cifar(tmp_path, "cifar10", "val", val_size=20)
+
+
+def test_cifar_validation_is_a_fixed_5000_of_train_disjoint_from_it():
+    train, val = holdout_indices(50_000)
+    assert len(val) == 5000 and len(train) == 45_000
+    assert np.intersect1d(train, val).size == 0 and np.union1d(train, val).size == 50_000
+    again_train, again_val = holdout_indices(50_000)  # fixed: the same images on every call
+    assert np.array_equal(val, again_val) and np.array_equal(train, again_train)
 
 
 def test_cifar100_fine_labels(tmp_path):
@@ -145,4 +161,4 @@ def test_imagefolder_reads_classes(tmp_path):
     assert ds.classes == ["cat", "dog"]
     cat = ds[0]
     assert cat["label"] == 0 and cat["id"] == "cat/a"
-    assert torch.allclose(cat["image"][:, 0, 0], torch.tensor([1.0, 0.0, 0.0]))  # red in RGB
+    assert torch.allclose(cat["image"][:, 0, 0], torch.tensor([1.0, 0.0, 0.0]), rtol=0, atol=1e-6)  # red in RGB

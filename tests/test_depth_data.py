@@ -25,7 +25,7 @@ def test_sync_layout_reads_rgb_and_millimetre_depth(tmp_path):
     (tmp_path / "split.txt").write_text(line + "\n")
     item = NYUSyncDataset(tmp_path, tmp_path / "split.txt")[0]
     assert item["rgb"].shape == (6, 8, 3) and abs(int(item["rgb"][0, 0, 0]) - 200) <= 2  # RGB order
-    np.testing.assert_allclose(item["depth"], depth.astype(np.float64) / 1000.0, rtol=1e-6)
+    np.testing.assert_allclose(item["depth"], depth.astype(np.float64) / 1000.0, rtol=1e-6, atol=0)
     assert item["depth"][0, 1] == pytest.approx(0.1)
     assert item["id"] == "kitchen_0028b_rgb_00045"
 

@@ -1,6 +1,7 @@
 """Depth metrics and losses against values computed by hand in numpy float64."""
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -92,3 +93,51 @@ def test_silog_without_valid_pixels_is_zero_and_keeps_the_graph():
     loss = silog_loss(pred, torch.zeros(1, 2, 2), torch.zeros(1, 2, 2, dtype=torch.bool))
     loss.backward()
     assert float(loss) == 0.0 and pred.grad is not None
+
+
+def test_delta_thresholds_on_ratios_either_side_of_each_power_of_1_25():
+    # ratios max(p/g, g/p) just below and above 1.25, 1.25^2 = 1.5625 and 1.25^3 = 1.953125
+    ratios = np.array([1.24, 1.26, 1.55, 1.57, 1.94, 1.96, 1 / 1.94, 1 / 1.96])
+    gt = np.full(8, 2.0)
+    pred = gt * ratios
+    m = DepthMetrics(eigen_crop=False)
+    m.update(torch.tensor(pred, dtype=torch.float32).view(1, 2, 4), torch.tensor(gt, dtype=torch.float32).view(1, 2, 4))
+    got = m.compute()
+    want = hand_metrics(pred, gt)
+    # by hand: below 1.25: 1 of 8; below 1.5625: 3 of 8; below 1.953125: 6 of 8 (1.94 and 1/1.94 in)
+    assert (want["d1"], want["d2"], want["d3"]) == (1 / 8, 3 / 8, 6 / 8)
+    for k in ("d1", "d2", "d3"):
+        assert float(got[k]) == pytest.approx(want[k], abs=1e-12), k
+
+
+def test_upsampling_is_bilinear_on_a_non_constant_prediction():
+    rng = np.random.default_rng(4)
+    low = rng.uniform(1.0, 4.0, (3, 4))
+    gt = rng.uniform(1.0, 4.0, (12, 16))
+    up = cv2.resize(low, (16, 12), interpolation=cv2.INTER_LINEAR)  # half-pixel bilinear, float64
+    m = DepthMetrics(eigen_crop=False)
+    m.update(torch.tensor(low, dtype=torch.float32)[None], torch.tensor(gt, dtype=torch.float32)[None])
+    got = m.compute()
+    for k, v in hand_metrics(up, gt).items():
+        assert float(got[k]) == pytest.approx(v, rel=1e-5, abs=1e-6), k
+
+
+def test_non_finite_predictions_follow_zoedepth_and_are_counted():
+    gt = np.array([[2.0, 3.0, 4.0], [5.0, 6.0, 7.0]])
+    pred = np.array([[2.2, np.nan, 4.1], [np.inf, 5.5, -np.inf]])
+    m = DepthMetrics(min_depth=1e-3, max_depth=10.0, eigen_crop=False)
+    m.update(torch.tensor(pred, dtype=torch.float32)[None], torch.tensor(gt, dtype=torch.float32)[None])
+    got = m.compute()
+    fixed = np.array([[2.2, 1e-3, 4.1], [10.0, 5.5, 1e-3]])  # NaN -> min_depth, inf -> max_depth, -inf -> min
+    for k, v in hand_metrics(fixed, gt).items():
+        assert math.isfinite(float(got[k])) and float(got[k]) == pytest.approx(v, rel=1e-5, abs=1e-6), k
+    assert int(got["n_nonfinite"]) == 3 and int(got["n_images"]) == 1
+
+
+def test_mismatched_predictions_are_refused():
+    m = DepthMetrics(eigen_crop=False)
+    with pytest.raises(ValueError, match="aspect"):  # transposed: never silently stretched
+        m.update(torch.ones(1, 8, 6), torch.ones(1, 6, 8))
+    with pytest.raises(ValueError, match="torch.int64"):
+        m.update(torch.ones(1, 6, 8, dtype=torch.long), torch.ones(1, 6, 8))
+    m.update(torch.ones(1, 3, 4), torch.ones(1, 6, 8))  # the same aspect at another size is fine

@@ -41,10 +41,10 @@ def test_penalty_value_and_gradient():
     a = m.qkv.A.detach()                                    # two slices: rows 0:3 and 3:6
     v_q, g_q = dense(a[:3].T, 0.2)
     v_v, g_v = dense(a[3:].T, 0.2)
-    assert torch.allclose(pen, v_conv + v_fc + v_q + v_v, rtol=1e-12)
-    assert torch.allclose(m.conv.U.grad, g_conv, rtol=1e-10)
-    assert torch.allclose(m.fc.A.grad, g_fc.T, rtol=1e-10)
-    assert torch.allclose(m.qkv.A.grad, torch.cat([g_q.T, g_v.T]), rtol=1e-10)
+    assert torch.allclose(pen, v_conv + v_fc + v_q + v_v, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(m.conv.U.grad, g_conv, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(m.fc.A.grad, g_fc.T, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(m.qkv.A.grad, torch.cat([g_q.T, g_v.T]), rtol=1e-10, atol=1e-12)
     assert m.conv.V.grad is None and m.fc.B.grad is None  # unregularised factors untouched
 
 
@@ -54,7 +54,7 @@ def test_penalty_on_u_and_v():
     expected = dense(m.conv.U.detach(), 0.2)[0] + dense(m.conv.V.detach(), 0.2)[0] \
         + dense(m.fc.A.detach().T, 0.05)[0] + dense(m.qkv.A.detach()[:3].T, 0.2)[0] \
         + dense(m.qkv.A.detach()[3:].T, 0.2)[0]
-    assert torch.allclose(pen, expected, rtol=1e-12)
+    assert torch.allclose(pen, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_penalty_is_zero_at_init_and_for_lora():

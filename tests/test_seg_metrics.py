@@ -5,92 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
+from sod_reference import ref_e_curve, ref_e_measure, ref_prepare, ref_s_measure, ref_weighted_f
 
 from lava_vision.metrics.segmentation import (BalancedErrorRate, EMeasure, IoUDice, SMeasure,
                                               SODMeanAbsoluteError, WeightedFMeasure, segmentation_metrics)
 from lava_vision.metrics.sod import e_measure_adaptive, e_measure_curve, s_measure, weighted_f_measure
-
-EPS = np.spacing(1)
-
-
-# ------------------------------------------------------------------ float64 references (one image)
-def ref_prepare(pred, gt):
-    pred = pred.astype(np.float64)
-    if pred.max() != pred.min():
-        pred = (pred - pred.min()) / (pred.max() - pred.min())
-    return pred, gt > 0.5
-
-
-def ref_s_measure(pred, gt, alpha=0.5):
-    pred, gt = ref_prepare(pred, gt)
-    y = gt.mean()
-    if y == 0:
-        return 1 - pred.mean()
-    if y == 1:
-        return pred.mean()
-
-    def s_obj(x):  # MATLAB std (N - 1; 0 for one element)
-        sd = x.std(ddof=1) if x.size > 1 else 0.0
-        return 2 * x.mean() / (x.mean() ** 2 + 1 + sd + EPS)
-
-    obj = y * s_obj(pred[gt]) + (1 - y) * s_obj(1 - pred[~gt])
-    h, w = gt.shape
-    rr, cc = np.nonzero(gt)
-    X, Y = int(np.round(cc.mean())) + 1, int(np.round(rr.mean())) + 1
-
-    def ssim(p, g):
-        n = p.size
-        x, yy = p.mean(), g.mean()
-        d = max(n - 1, 1)
-        sx, sy = ((p - x) ** 2).sum() / d, ((g - yy) ** 2).sum() / d
-        sxy = ((p - x) * (g - yy)).sum() / d
-        a, b = 4 * x * yy * sxy, (x ** 2 + yy ** 2) * (sx + sy)
-        return a / (b + EPS) if a != 0 else (1.0 if b == 0 else 0.0)
-
-    g = gt.astype(np.float64)
-    parts = [(pred[:Y, :X], g[:Y, :X]), (pred[:Y, X:], g[:Y, X:]), (pred[Y:, :X], g[Y:, :X]), (pred[Y:, X:], g[Y:, X:])]
-    weights = [X * Y / (h * w), Y * (w - X) / (h * w), (h - Y) * X / (h * w)]
-    weights.append(1 - sum(weights))
-    region = sum(wt * ssim(p, q) for wt, (p, q) in zip(weights, parts) if p.size)
-    return max(0.0, alpha * obj + (1 - alpha) * region)
-
-
-def ref_e_measure(binary, gt):
-    """Matrix form of E_phi: enhanced alignment matrix summed over pixels / (N - 1)."""
-    fm, g = binary.astype(np.float64), gt.astype(np.float64)
-    if g.sum() == 0:
-        enhanced = 1 - fm
-    elif g.sum() == g.size:
-        enhanced = fm
-    else:
-        a, b = fm - fm.mean(), g - g.mean()
-        enhanced = (2 * a * b / (a * a + b * b + EPS) + 1) ** 2 / 4
-    return enhanced.sum() / (g.size - 1 + EPS)
-
-
-def ref_e_curve(pred, gt):
-    pred, gt = ref_prepare(pred, gt)
-    q = np.floor(pred * 255)
-    return np.array([ref_e_measure(q >= t, gt) for t in range(256)])
-
-
-def ref_weighted_f(pred, gt, beta2=1.0):
-    pred, gt = ref_prepare(pred, gt)
-    if not gt.any():
-        return 0.0
-    dst, (iy, ix) = ndimage.distance_transform_edt(~gt, return_indices=True)
-    e = np.abs(pred - gt)
-    et = e[iy, ix]
-    k = np.exp(-np.add.outer(np.arange(-3, 4) ** 2, np.arange(-3, 4) ** 2) / 50.0)
-    ea = ndimage.convolve(et, k / k.sum(), mode="constant", cval=0.0)
-    min_e = np.where(gt & (ea < e), ea, e)
-    b = np.where(gt, 1.0, 2 - np.exp(np.log(0.5) / 5 * dst))
-    ew = min_e * b
-    tpw = gt.sum() - ew[gt].sum()
-    fpw = ew[~gt].sum()
-    r, p = 1 - ew[gt].mean(), tpw / (tpw + fpw + EPS)
-    return (1 + beta2) * r * p / (r + beta2 * p + EPS)
 
 
 def _cases(seed=0, n=6, size=8):
@@ -238,3 +157,29 @@ def test_metric_states_accumulate_over_batches():
     coll.update(_t(preds), _t(gts))
     assert set(coll.compute()) == {"sm", "em_mean", "em_max", "em_adp", "wfm", "mae", "iou", "dice", "ber",
                                    "ber_per_image"}
+
+
+def test_s_measure_weights_object_and_region_by_alpha():
+    preds, gts = _cases(seed=5)
+    for alpha in (0.3, 0.8):  # alpha != 0.5 tells S_object's weight from S_region's
+        want = np.array([ref_s_measure(p, g, alpha) for p, g in zip(preds, gts)])
+        np.testing.assert_allclose(s_measure(_t(preds), _t(gts), alpha).double().numpy(), want, atol=1e-5, rtol=0)
+        m = SMeasure(alpha=alpha)
+        m.update(_t(preds), _t(gts))
+        assert m.compute().item() == pytest.approx(want.mean(), abs=1e-5)
+    # and the two choices really differ on these images
+    assert abs(ref_s_measure(preds[0], gts[0], 0.3) - ref_s_measure(preds[0], gts[0], 0.8)) > 1e-3
+
+
+def test_threshold_metrics_count_exactly_one_half_as_background():
+    # SAM's mask threshold is logit > 0, i.e. probability > 0.5: a pixel at exactly 0.5 is background
+    pred = np.array([[0.5, 0.9], [0.1, 0.5]])
+    gt = np.array([[1.0, 1.0], [0.0, 0.0]])
+    m = IoUDice()
+    m.update(_t([pred]), _t([gt]))
+    out = m.compute()
+    assert out["iou"].item() == pytest.approx(1 / 2, abs=1e-12)  # fg = {0.9}: inter 1, union 2
+    assert out["dice"].item() == pytest.approx(2 / 3, abs=1e-12)
+    b = BalancedErrorRate()
+    b.update(_t([pred]), _t([gt]))
+    assert b.compute()["ber"].item() == pytest.approx(100 * (1 - (1 / 2 + 2 / 2) / 2), abs=1e-9)

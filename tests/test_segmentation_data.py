@@ -26,8 +26,8 @@ def test_folder_pairs_binarise_resize_and_flip_jointly(tmp_path):
     image = np.zeros((6, 8, 3), np.uint8)
     image[:, :4] = 200  # left half bright (BGR grey)
     mask = np.zeros((6, 8), np.uint8)
-    mask[:, :4] = 128   # exactly the threshold: foreground
-    mask[:, 4:] = 127   # just below: background
+    mask[:, :4] = 129   # just above the threshold: foreground
+    mask[:, 4:] = 128   # exactly the threshold: background (PySODMetrics' gt > 128)
     _write(tmp_path / "train", "a", image, mask)
     pairs = pairs_from_folders(tmp_path / "train")
     assert [(p.name, q.name) for p, q in pairs] == [("a.jpg", "a.png")]

@@ -28,7 +28,8 @@ def test_entry_reproduces_recorded_metrics(name):
     # a recorded quick subset (tools/publish.py --quick-samples) keeps slow entries fast
     target = rec["subsets"][0] if rec["subsets"] else rec
     got = evaluate(entry.task, entry.model, target["split"], rec["batch_size"], target["max_samples"], precision="fp32")
-    assert set(got) == set(target["metrics"])
+    # every recorded metric is reproduced; counters added later (depth's n_nonfinite) do not void an entry
+    assert set(target["metrics"]) <= set(got)
     for k, v in target["metrics"].items():
         assert math.isclose(got[k], v, rel_tol=1e-5, abs_tol=1e-7), (name, k, got[k], v)
     card = read_front_matter((ROOT / name / "README.md").read_text(), name)

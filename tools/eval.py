@@ -9,13 +9,15 @@ from pathlib import Path
 import _common
 
 EXAMPLES = """\
-  python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --split test
+  python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --split test   # report: best/ (chosen on val)
   python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --no-adapter   # before | after | delta
   python tools/eval.py tasks/depth_nyu.py --no-adapter --out base_metrics.json
   python tools/eval.py --zoo quickstart                   # recorded | now | delta, for a zoo entry
   python tools/eval.py --zoo quickstart --no-adapter      # its base model | the entry
 
-The JSON goes to --out, else into the adapter's run folder as eval_<split>.json."""
+It prints which checkpoint it scores (best/ or last/, chosen on which split) and how the task
+scores (e.g. segmentation at native size). The JSON goes to --out, else into the adapter's run
+folder as eval_<split>.json."""
 
 
 def output_path(args: argparse.Namespace, adapter_dir: Path | None, split: str) -> Path | None:
@@ -42,8 +44,10 @@ def main() -> None:
     cfg = _common.load_config(args)
     from lava_vision.train import (build_base, distributed_state, evaluate, find_adapter_dir, load_trained,
                                    resolve_precision)
+    from lava_vision.train.protocol import describe_checkpoint
 
     adapter_dir = find_adapter_dir(args.adapter) if args.adapter else None
+    checkpoint, selection = describe_checkpoint(adapter_dir) if adapter_dir else (None, None)
     split = args.split or cfg.eval.split
     device = distributed_state().device
     opts = dict(split=split, batch_size=args.batch_size or cfg.eval.batch_size,
@@ -60,6 +64,7 @@ def main() -> None:
         from lava_vision import zoo
 
         entry = zoo.load(args.zoo, config=cfg)  # hashes and base weights verified
+        task = entry.task
         recorded = entry.record
         if not args.no_adapter and recorded["split"] == split and recorded["max_samples"] == opts["max_samples"]:
             results["recorded"] = recorded["metrics"]
@@ -68,11 +73,20 @@ def main() -> None:
         return
     source = f", adapter {adapter_dir}" if adapter_dir else (f", zoo entry {args.zoo}" if args.zoo else "")
     print(f"{cfg.task} on split {split!r}" + source)
+    if checkpoint:
+        print(f"checkpoint: {checkpoint}")
+        if selection and selection.get("split") == split:
+            print(f"note: this checkpoint was chosen on {split!r}, so its {split!r} numbers are optimistic; "
+                  "report a split it was not chosen on (e.g. --split test)")
+    scoring = task.scoring() if hasattr(task, "scoring") else None
+    if scoring:
+        print(f"scoring: {scoring}")
     print(_common.metrics_table(results))
     out = output_path(args, adapter_dir, split)
     if out is not None:
         doc = {"task": cfg.task, "split": split, "max_samples": opts["max_samples"],
-               "adapter": str(adapter_dir) if adapter_dir else None, "zoo": args.zoo, **results}
+               "adapter": str(adapter_dir) if adapter_dir else None, "checkpoint": checkpoint, "selection": selection,
+               "scoring": scoring, "zoo": args.zoo, **results}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"wrote {out}")

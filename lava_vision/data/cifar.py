@@ -68,11 +68,25 @@ def safe_load_pickle(path: Path) -> object:
         raise pickle.UnpicklingError(f"{path}: {e}") from e
 
 
-def read_cifar(root: str | Path, name: str, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+VAL_SIZE = 5000  # images of the official training set held out as "val"
+VAL_SEED = 0  # fixed, so the hold-out never moves with a run's seed
+
+
+def holdout_indices(n: int, val_size: int = VAL_SIZE, seed: int = VAL_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, val)`` sorted index arrays: a seeded ``val_size`` of ``n`` training images held out."""
+    if not 0 < val_size < n:
+        raise ValueError(f"cannot hold out {val_size} validation images of {n} training images")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[val_size:]), np.sort(order[:val_size])
+
+
+def read_cifar(root: str | Path, name: str, split: str,
+               val_size: int = VAL_SIZE) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Images (N x 32 x 32 x 3 uint8, RGB), labels (N int64) and class names of one split.
 
-    name: ``cifar10`` or ``cifar100`` (fine labels). split: ``train`` or ``test`` (the official
-    layout has no validation split; ``val`` reads ``test``).
+    name: ``cifar10`` or ``cifar100`` (fine labels). split: ``train`` (the official training set
+    less the validation hold-out: 45,000), ``val`` (a fixed, seeded ``val_size`` = 5,000 of the
+    official training set; the layout has no validation split) or ``test`` (the test batch).
     """
     if name not in LAYOUTS:
         raise ValueError(f"data.source={name!r}: expected one of {sorted(LAYOUTS)}")
@@ -81,11 +95,10 @@ def read_cifar(root: str | Path, name: str, split: str) -> tuple[np.ndarray, np.
     if not folder.is_dir():
         raise FileNotFoundError(f"{name}: expected folder {folder} (unpack the official python "
                                 "archive there; see datasets/cifar/README.md)")
-    split = "test" if split == "val" else split
-    if split not in ("train", "test"):
+    if split not in ("train", "val", "test"):
         raise ValueError(f"{name}: unknown split {split!r}; expected train, val or test")
     images, labels = [], []
-    for fname in layout[split]:
+    for fname in layout["test" if split == "test" else "train"]:
         path = folder / fname
         if not path.is_file():
             raise FileNotFoundError(f"{name}: missing batch file {path}")
@@ -97,7 +110,11 @@ def read_cifar(root: str | Path, name: str, split: str) -> tuple[np.ndarray, np.
             raise ValueError(f"{path}: b'data' has shape {data.shape}, expected N x 3072")
         images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.append(np.asarray(batch[layout["labels"]], dtype=np.int64))
-    return np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels), read_class_names(root, name)
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    if split != "test":
+        keep = holdout_indices(len(labels), val_size)[split == "val"]
+        images, labels = images[keep], labels[keep]
+    return np.ascontiguousarray(images), labels, read_class_names(root, name)
 
 
 def read_class_names(root: str | Path, name: str) -> list[str]:

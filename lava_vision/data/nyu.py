@@ -10,9 +10,14 @@ Labeled ``nyu_depth_v2_labeled.mat`` (MATLAB v7.3 = HDF5): ``images`` stored as
 view; the 654-image test split is ``testNdxs`` (1-based) of the official ``splits.mat``.
 
 Items: ``{"rgb": H x W x 3 uint8, "depth": H x W float32 metres, "id": str}``.
+
+NYU has no official validation split. ``scene_holdout`` holds out whole rooms of the training
+list (``kitchen_0028a`` and ``kitchen_0028b`` are one room), so no room seen in training is used
+to select a checkpoint; the official test rooms are disjoint from the training rooms already.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -46,6 +51,40 @@ def read_split_file(split_file: str | Path) -> list[tuple[str, str, float]]:
     return rows
 
 
+def scene_of(name: str) -> str:
+    """The room of a frame: a sync-layout path's first folder, or a scene name, without the
+    recording's trailing letter (``/kitchen_0028b/rgb_00045.jpg`` -> ``kitchen_0028``). ``""`` for
+    a path without a folder."""
+    parts = name.strip("/").split("/")
+    if len(parts) < 2 and "." in parts[0]:
+        return ""
+    return re.sub(r"(_\d+)[a-z]$", r"\1", parts[0])
+
+
+def scene_holdout(scenes: list[str], fraction: float, seed: int = 0, where: str = "NYU"
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, val)`` index arrays over ``scenes`` (one room name per frame): whole rooms, drawn
+    in a seeded order until the held-out frames reach ``fraction`` of all (at least one room, never
+    all). Depends only on the room names, ``fraction`` and ``seed``."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"{where}: data.val_fraction={fraction}: expected 0 < fraction < 1")
+    if any(not s for s in scenes):
+        raise NYUDataError(f"{where}: a frame without a scene folder; cannot hold out validation rooms")
+    rooms = sorted(set(scenes))
+    if len(rooms) < 2:
+        raise NYUDataError(f"{where}: {len(rooms)} room(s); a validation hold-out by room needs at least two")
+    names = np.asarray(scenes)
+    frames = {room: int((names == room).sum()) for room in rooms}
+    chosen, held = [], 0
+    for r in np.random.default_rng(seed).permutation(len(rooms)):
+        if held >= fraction * len(names) or len(chosen) == len(rooms) - 1:
+            break
+        chosen.append(rooms[r])
+        held += frames[rooms[r]]
+    val = np.isin(names, chosen)
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
 def read_rgb(path: Path) -> np.ndarray:
     """``H x W x 3`` uint8 RGB; a missing or unreadable file is an error naming it."""
     if not path.is_file():
@@ -72,13 +111,16 @@ def read_depth_png(path: Path, scale: float = 1000.0) -> np.ndarray:
 class NYUSyncDataset(Dataset):
     """The sync layout: ``root`` + a split file (see module docstring)."""
 
-    def __init__(self, root: str | Path, split_file: str | Path, depth_scale: float = 1000.0):
+    def __init__(self, root: str | Path, split_file: str | Path, depth_scale: float = 1000.0,
+                 indices: np.ndarray | list[int] | None = None):
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"NYU data root {str(self.root)!r} does not exist: set data.root (data.test_root "
                                     "for evaluation when it differs); datasets/nyu_depth_v2/README.md says how to "
                                     "download and lay it out")
         self.rows = read_split_file(split_file)
+        if indices is not None:  # a part of the list, e.g. the rooms of a validation hold-out
+            self.rows = [self.rows[int(i)] for i in indices]
         self.depth_scale = depth_scale
 
     def __len__(self) -> int:
@@ -95,19 +137,34 @@ class NYUSyncDataset(Dataset):
 
 
 def read_split_indices(splits_file: str | Path, split: str) -> np.ndarray:
-    """0-based indices of ``split`` ("train" -> trainNdxs, "test" -> testNdxs) from ``splits.mat``."""
+    """0-based indices of ``split`` ("train" -> trainNdxs, "test" -> testNdxs) from ``splits.mat``.
+    The file has no validation split: hold one out of "train" (``scene_holdout``)."""
     from scipy.io import loadmat
 
     path = Path(splits_file)
     if not path.is_file():
         raise FileNotFoundError(f"NYU splits file {str(path)!r} does not exist (the official splits.mat)")
-    key = {"train": "trainNdxs", "test": "testNdxs", "val": "testNdxs"}.get(split)
+    key = {"train": "trainNdxs", "test": "testNdxs"}.get(split)
     if key is None:
-        raise ValueError(f"NYU split {split!r}: expected train, val or test")
+        raise ValueError(f"NYU split {split!r}: splits.mat holds train and test (validation is held out of train)")
     mat = loadmat(str(path))
     if key not in mat:
         raise NYUDataError(f"NYU splits file {str(path)!r} has no {key!r} (keys: {sorted(k for k in mat if not k.startswith('__'))})")
     return np.asarray(mat[key]).reshape(-1).astype(np.int64) - 1  # MATLAB indices are 1-based
+
+
+def read_labeled_scenes(mat_file: str | Path) -> list[str]:
+    """The scene name of every frame of the labeled ``.mat`` (its ``scenes`` cell array)."""
+    import h5py
+
+    path = Path(mat_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"NYU labeled file {str(path)!r} does not exist")
+    with h5py.File(path, "r") as f:
+        if "scenes" not in f:
+            raise NYUDataError(f"NYU labeled file {str(path)!r} has no 'scenes'; cannot hold out validation rooms")
+        refs = np.asarray(f["scenes"]).reshape(-1)
+        return ["".join(map(chr, np.asarray(f[r]).reshape(-1))) for r in refs]
 
 
 class NYULabeledDataset(Dataset):

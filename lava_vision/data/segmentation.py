@@ -3,8 +3,14 @@ file stem) or from CSV files with ``image,label`` columns (Conv-LoRA's layout), 
 and augmented jointly with albumentations (masks resized with nearest neighbour).
 
 A sample is ``{"image": 3 x H x W float RGB in [0, 1], "mask": 1 x H x W float {0, 1},
-"id": file stem, "path": image path}``. Bad input (an image without a mask, a mask of another
-size, an unreadable file, a CSV without the right columns) raises an error naming the file.
+"id": file stem, "path": image path}``, plus ``"mask_native"`` (the {0, 1} uint8 mask at the
+file's own H0 x W0) for evaluation datasets that score at native size. Masks are binarised by
+one rule (``binarize_mask``): ``> 128`` of 255, as PySODMetrics, or ``== 1`` for a file holding
+only 0 and 1. Bad input (an image without a mask, a mask of another size, an unreadable file, a
+CSV without the right columns) raises an error naming the file.
+
+``holdout`` draws a seeded validation fraction from a training list for datasets without an
+official validation split.
 """
 from __future__ import annotations
 
@@ -75,8 +81,16 @@ def pairs_from_csv(path: str | Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def binarize_mask(mask: np.ndarray, threshold: int = 128) -> np.ndarray:
+    """{0, 1} uint8 from a greyscale uint8 mask: ``mask > threshold`` (128: PySODMetrics'
+    ``gt > 128``), except a mask whose values all lie in {0, 1}, which is read as binary as is."""
+    if mask.size and int(mask.max()) <= 1:
+        return (mask > 0).astype(np.uint8)
+    return (mask > threshold).astype(np.uint8)
+
+
 def read_pair(image_path: Path, mask_path: Path, threshold: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """RGB uint8 H x W x 3 and a {0, 1} uint8 H x W mask (``mask >= threshold``)."""
+    """RGB uint8 H x W x 3 and a {0, 1} uint8 H x W mask (``binarize_mask``)."""
     import cv2
 
     image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
@@ -88,7 +102,23 @@ def read_pair(image_path: Path, mask_path: Path, threshold: int = 128) -> tuple[
     if image.shape[:2] != mask.shape:
         raise ValueError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is "
                          f"{image.shape[1]}x{image.shape[0]} (W x H)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (mask >= threshold).astype(np.uint8)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), binarize_mask(mask, threshold)
+
+
+def holdout(pairs: list[tuple[Path, Path]], fraction: float, seed: int = 0
+            ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
+    """``(rest, held_out)``: a seeded ``fraction`` of ``pairs`` (at least one, never all) held out
+    for validation. The draw depends only on the image paths, ``fraction`` and ``seed`` (not on
+    the list's order or the training seed), so train and validation stay disjoint and fixed."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation hold-out fraction {fraction}: expected 0 < fraction < 1")
+    if len(pairs) < 2:
+        raise ValueError(f"cannot hold out a validation part of a list of {len(pairs)} pair(s)")
+    names = sorted(str(img) for img, _ in pairs)
+    n_val = min(len(pairs) - 1, max(1, round(fraction * len(pairs))))
+    order = np.random.default_rng(seed).permutation(len(names))
+    val_names = {names[i] for i in order[:n_val]}
+    return ([p for p in pairs if str(p[0]) not in val_names], [p for p in pairs if str(p[0]) in val_names])
 
 
 def build_transform(image_size: int, train: bool, hflip: float = 0.5, vflip: float = 0.0):
@@ -105,8 +135,8 @@ def build_transform(image_size: int, train: bool, hflip: float = 0.5, vflip: flo
 class BinarySegmentationDataset(Dataset):
     """Image/mask pairs with a joint albumentations transform (see ``build_transform``)."""
 
-    def __init__(self, pairs: list[tuple[Path, Path]], transform, threshold: int = 128) -> None:
-        self.pairs, self.transform, self.threshold = list(pairs), transform, threshold
+    def __init__(self, pairs: list[tuple[Path, Path]], transform, threshold: int = 128, native: bool = False) -> None:
+        self.pairs, self.transform, self.threshold, self.native = list(pairs), transform, threshold, native
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -115,6 +145,9 @@ class BinarySegmentationDataset(Dataset):
         image_path, mask_path = self.pairs[i]
         image, mask = read_pair(image_path, mask_path, self.threshold)
         out = self.transform(image=image, mask=mask)
-        return {"image": torch.from_numpy(np.ascontiguousarray(out["image"])).permute(2, 0, 1).float() / 255,
+        item = {"image": torch.from_numpy(np.ascontiguousarray(out["image"])).permute(2, 0, 1).float() / 255,
                 "mask": torch.from_numpy(np.ascontiguousarray(out["mask"]))[None].float(),
                 "id": image_path.stem, "path": str(image_path)}
+        if self.native:
+            item["mask_native"] = torch.from_numpy(mask)
+        return item

@@ -3,8 +3,10 @@ run batched on any device and sync across processes.
 
 Predictions are sigmoid probabilities ``B x 1 x H x W`` (or ``B x H x W``); targets are {0, 1}
 masks of the same shape. Threshold metrics (IoU, Dice, BER) binarise the prediction at ``> 0.5``
-(logit > 0, SAM's mask threshold) and the target at ``> 0.5``. The SOD metrics (S, E, F^w, MAE)
-follow the PySODMetrics conventions described in ``sod.py``.
+(logit > 0, SAM's mask threshold). Every metric reads predictions and ground truth by the rules of
+``sod.py``: uint8 predictions / 255, non-finite or other-integer predictions refused; ground truth
+``> 0.5`` (float) or ``> 128`` (uint8, a {0, 1} mask read as binary). The SOD metrics (S, E, F^w,
+MAE) follow the PySODMetrics conventions described there.
 
 Units: S, E, F^w, MAE, IoU, Dice in [0, 1]; BER in percent, as shadow papers report it.
 """
@@ -16,7 +18,9 @@ from typing import Callable
 import torch
 from torchmetrics import Metric, MetricCollection
 
-from .sod import e_measure_adaptive, e_measure_curve, mae, s_measure, weighted_f_measure
+from .resize import check_aspect, resize_bilinear
+from .sod import (binarize_gt, check_prediction, e_measure_adaptive, e_measure_curve, mae, s_measure,
+                  weighted_f_measure)
 
 
 def _binary(pred: torch.Tensor, gt: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,7 +28,20 @@ def _binary(pred: torch.Tensor, gt: torch.Tensor, threshold: float = 0.5) -> tup
         pred, gt = pred.squeeze(1), gt.squeeze(1)
     if pred.shape != gt.shape or pred.dim() != 3:
         raise ValueError(f"pred {tuple(pred.shape)} and gt {tuple(gt.shape)} must both be B x [1 x] H x W")
-    return pred > threshold, (gt > 0.5 if gt.dtype != torch.bool else gt)
+    return check_prediction(pred) > threshold, binarize_gt(gt)
+
+
+def resize_probabilities(prob: torch.Tensor, size: tuple[int, int], what: str = "prediction",
+                         square_input: bool = False) -> torch.Tensor:
+    """Probabilities ``... x h x w`` (float, uint8 or bool: ``check_prediction``) resized bilinearly
+    to the ground truth's native ``size`` (H, W), the field's scoring protocol. A prediction whose
+    aspect ratio differs from ``size``'s is refused naming ``what``, except a square prediction of
+    a model that saw the image squashed to a square (``square_input``): stretching it back is the
+    inverse of that resize."""
+    h, w = prob.shape[-2:]
+    if not (square_input and h == w):
+        check_aspect((h, w), tuple(size), what)
+    return resize_bilinear(check_prediction(prob), tuple(size))
 
 
 def iou_dice(pred: torch.Tensor, gt: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:

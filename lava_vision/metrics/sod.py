@@ -4,8 +4,12 @@ Definitions follow Fan et al. (S-measure, ICCV 2017; E-measure, IJCAI 2018) and 
 (weighted F-measure, CVPR 2014) with the conventions of PySODMetrics, which the COD / SOD / polyp
 literature reports with:
 
-* a prediction is min-max normalised per image (left as is when constant); ground truth is a
-  boolean mask (``> 0.5`` of a {0, 1} float mask, i.e. ``> 128`` of a uint8 one);
+* a prediction is a probability map: float as is, uint8 divided by 255, bool as 0 / 1; other
+  integer dtypes and non-finite values are refused (``check_prediction``). It is min-max
+  normalised per image (left as is when constant);
+* ground truth is binarised by one rule (``binarize_gt``): float ``> 0.5``, uint8 ``> 128`` (as
+  PySODMetrics' ``gt > 128``) unless the image holds only 0 and 1 (a {0, 1} mask: ``== 1``),
+  bool as is;
 * E-measure over 256 thresholds ``t / 255`` on ``uint8(pred * 255)`` (``pred >= t``), reported as
   the mean over thresholds (and the max of the image-averaged curve), plus the adaptive E-measure
   at ``min(2 * mean(pred), 1)``;
@@ -24,19 +28,53 @@ import torch.nn.functional as F
 EPS = float(np.spacing(1))  # PySODMetrics' _EPS
 
 
+def check_prediction(pred: torch.Tensor) -> torch.Tensor:
+    """A ``B x ...`` prediction as float probabilities: float kept, uint8 / 255, bool 0 / 1.
+
+    Raises ValueError for another integer dtype (its range is ambiguous) and for non-finite
+    values, naming the batch index of the first bad image.
+    """
+    if pred.dtype == torch.uint8:
+        return pred.float() / 255
+    if pred.dtype == torch.bool:
+        return pred.float()
+    if not pred.is_floating_point():
+        raise ValueError(f"prediction dtype {pred.dtype}: expected float probabilities, uint8 (0..255) or bool")
+    bad = ~torch.isfinite(pred.flatten(1)) if pred.dim() > 1 else ~torch.isfinite(pred)
+    if bool(bad.any()):
+        per_image = bad.sum(-1) if pred.dim() > 1 else bad
+        i = int(torch.nonzero(per_image)[0, 0])
+        raise ValueError(f"prediction {i} of the batch holds {int(per_image[i])} non-finite value(s) (NaN/inf); "
+                         "segmentation metrics refuse them")
+    return pred if pred.dtype in (torch.float32, torch.float64) else pred.float()
+
+
+def binarize_gt(gt: torch.Tensor) -> torch.Tensor:
+    """Ground truth ``B x H x W`` -> bool: float ``> 0.5``; uint8 ``> 128`` of 255 (PySODMetrics),
+    except an image whose values all lie in {0, 1}, read as a {0, 1} mask; bool as is. Other
+    integer dtypes are refused (their scale is ambiguous)."""
+    if gt.dtype == torch.bool:
+        return gt
+    if gt.dtype == torch.uint8:
+        zero_one = gt.flatten(1).amax(1).view(-1, *(1,) * (gt.dim() - 1)) <= 1
+        return torch.where(zero_one, gt > 0, gt > 128)
+    if not gt.is_floating_point():
+        raise ValueError(f"ground-truth dtype {gt.dtype}: expected float (> 0.5), uint8 (> 128 of 255) or bool")
+    return gt > 0.5
+
+
 def prepare_sod(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """pred: B x [1 x] H x W probabilities -> min-max normalised float; gt -> bool (``> 0.5``)."""
+    """pred: B x [1 x] H x W probabilities -> min-max normalised float; gt -> bool (``binarize_gt``)."""
     if pred.dim() == 4:
         pred, gt = pred.squeeze(1), gt.squeeze(1)
     if pred.shape != gt.shape or pred.dim() != 3:
         raise ValueError(f"pred {tuple(pred.shape)} and gt {tuple(gt.shape)} must both be B x H x W")
-    pred = pred.float() if pred.dtype not in (torch.float32, torch.float64) else pred
+    pred = check_prediction(pred)
     lo = pred.amin(dim=(1, 2), keepdim=True)
     hi = pred.amax(dim=(1, 2), keepdim=True)
     rng = hi - lo
     pred = torch.where(rng > 0, (pred - lo) / torch.where(rng > 0, rng, 1), pred)
-    gt = gt > 0.5 if gt.dtype != torch.bool else gt
-    return pred, gt
+    return pred, binarize_gt(gt)
 
 
 def _masked_mean(x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -59,8 +59,9 @@ class EvalConfig:
     every: int = 1  # epochs between evaluations; 0 = only at the end
     every_steps: int = 0  # also evaluate every N optimiser steps (0 = off)
     batch_size: int = 1
-    main_metric: str = ""  # selects `best/`
+    main_metric: str = ""  # selects `best/` on `split`
     mode: str = "max"  # "max" | "min": whether a larger main_metric is better
+    select_on_test: bool = False  # allow selecting `best/` on a split named test (refused otherwise)
     max_samples: int = 0  # 0 = the whole split
     num_visualize: int = 4
 

@@ -42,6 +42,7 @@ from .evaluation import batch_len, evaluate
 from .memory import peak_memory_mb, reset_peak_memory
 from .optim import build_optimizer, build_scheduler
 from .run_folder import changed_keys, check_run_dir, clear_failed_run, discard_if_empty
+from .protocol import check_selection, selection_record
 from .run_log import RunLog, truncate_logs
 from .validate import check_config, check_task_config
 
@@ -65,6 +66,7 @@ class Trainer:
         self.cfg, t, e = cfg, cfg.train, cfg.eval
         # Everything checkable without the model, before anything is built or written
         check_config(cfg)
+        check_selection(cfg)  # best/ is never chosen on a test split without an explicit opt-in
         self.task = get_task(cfg.task)(cfg)
         check_task_config(cfg, self.task)
         self.run_dir = run_dir_of(cfg)
@@ -143,9 +145,9 @@ class Trainer:
         if self.main and self.created_dir and discard_if_empty(self.run_dir):
             self.acc.print(f"removed {self.run_dir}: the run failed before saving or logging anything")
 
-    def _metadata(self, metrics: dict | None = None) -> dict:
+    def _metadata(self, metrics: dict | None = None, selection: dict | None = None) -> dict:
         return {"task": self.cfg.task, "run": self.run_dir.name, "epoch": self.epoch, "step": self.step,
-                "metrics": metrics or {}}
+                "metrics": metrics or {}, "selection": selection or selection_record(self.cfg, "last", self.step)}
 
     def save_last(self) -> None:
         """``last/`` at the current position; the one it replaces goes to checkpoints/ (``keep_last``)."""
@@ -234,7 +236,8 @@ class Trainer:
             if better:
                 self.best = value
                 if self.main:
-                    save_checkpoint(self.run_dir, "best", self.raw, self._metadata(metrics))
+                    save_checkpoint(self.run_dir, "best", self.raw, self._metadata(
+                        metrics, selection_record(self.cfg, "best", self.step, value)))
                 self.acc.wait_for_everyone()
         return metrics
 

@@ -46,6 +46,8 @@ class ClassificationDataConfig:
     domain / train_size / val_size / seed / image_size: the procedural distribution only
         (``domain`` is one of ``procedural.DOMAINS``: ``source`` or ``target``).
     hflip: random horizontal flips for training.
+    cifar_val_size: CIFAR has no validation split: "val" is a fixed (seed 0) ``cifar_val_size`` of
+        the official training images and "train" the rest; "test" is the test batch.
     """
 
     source: str = "cifar10"
@@ -56,6 +58,7 @@ class ClassificationDataConfig:
     val_size: int = 500
     seed: int = 0
     image_size: int = 32
+    cifar_val_size: int = 5000
 
 
 @dataclass

@@ -86,7 +86,7 @@ def build_dataset(data_cfg: ClassificationDataConfig, model_cfg: ClassificationM
     if data_cfg.source in ("cifar10", "cifar100"):
         from ...data.cifar import read_cifar
 
-        images, labels, names = read_cifar(data_cfg.root, data_cfg.source, split)
+        images, labels, names = read_cifar(data_cfg.root, data_cfg.source, split, data_cfg.cifar_val_size)
         return ArrayDataset(images, labels, names, transform, f"{data_cfg.source}_{split}")
     if data_cfg.source == "procedural":
         from ...data.procedural import SHAPE_CLASSES, render_shapes

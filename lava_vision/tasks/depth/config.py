@@ -12,8 +12,10 @@ class DepthDataConfig:
 
     source: ``nyu_sync`` (root + split files), ``nyu_labeled`` (labeled .mat + splits.mat) or
         ``synthetic`` (procedural rooms, see ``lava_vision.data.synthetic_depth``).
-    NYU has no validation set: "val" and "test" both read the test split (as ZoeDepth and
-        Depth-Anything evaluate).
+    Splits: "test" is the official 654-frame test split; NYU has no validation set, so "val" is
+        a seeded hold-out of whole rooms of the training list (``val_fraction`` of its frames,
+        ``val_seed``) and "train" is the rest. Synthetic "val" and "test" scenes come from
+        different seeds than each other and than training.
     input_size: training crop side and the evaluation resize's shorter side (multiple of 14).
     min_depth / max_depth: valid ground truth is min_depth < gt < max_depth; predictions are
         clamped to [min_depth, max_depth] for evaluation.
@@ -36,6 +38,8 @@ class DepthDataConfig:
     max_depth: float = 10.0
     eigen_crop: bool = True
     flip_eval: bool = False
+    val_fraction: float = 0.05  # NYU: share of training frames held out (whole rooms) for "val"
+    val_seed: int = 0  # fixed: the hold-out does not move with train.seed
     synthetic_train: str = "A"  # distribution name for training scenes
     synthetic_eval: str = "A"  # distribution name for val / test scenes
     synthetic_hw: tuple[int, int] = (84, 112)

@@ -6,7 +6,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ...data.depth_transforms import eval_resize, to_tensor, train_transform
-from ...data.nyu import NYULabeledDataset, NYUSyncDataset, read_split_indices
+from ...data.nyu import (NYULabeledDataset, NYUSyncDataset, read_labeled_scenes, read_split_file,
+                         read_split_indices, scene_holdout, scene_of)
 from ...data.synthetic_depth import SyntheticDepthDataset
 from .config import SOURCES, DepthDataConfig
 
@@ -37,15 +38,27 @@ class DepthSamples(Dataset):
 
 
 def build_raw(cfg: DepthDataConfig, split: str, seed: int = 0) -> Dataset:
-    """The untransformed reader for ``split`` (train | val | test)."""
+    """The untransformed reader for ``split`` (train | val | test). NYU: "val" is a hold-out of
+    whole training rooms and "train" the remaining rooms (``DepthDataConfig``)."""
     if split not in SPLITS:
         raise ValueError(f"depth split {split!r}: expected one of {SPLITS}")
     if cfg.source == "nyu_sync":
-        if split == "train":
-            return NYUSyncDataset(cfg.root, cfg.train_split, cfg.depth_scale)
-        return NYUSyncDataset(cfg.test_root or cfg.root, cfg.test_split, cfg.depth_scale)
+        if split == "test":
+            return NYUSyncDataset(cfg.test_root or cfg.root, cfg.test_split, cfg.depth_scale)
+        scenes = [scene_of(image) for image, _, _ in read_split_file(cfg.train_split)]
+        parts = scene_holdout(scenes, cfg.val_fraction, cfg.val_seed, where=f"NYU split file {cfg.train_split!r}")
+        return NYUSyncDataset(cfg.root, cfg.train_split, cfg.depth_scale, indices=parts[split == "val"])
     if cfg.source == "nyu_labeled":
-        return NYULabeledDataset(cfg.labeled_mat, read_split_indices(cfg.splits_mat, split))
+        if split == "test":
+            return NYULabeledDataset(cfg.labeled_mat, read_split_indices(cfg.splits_mat, "test"))
+        train = read_split_indices(cfg.splits_mat, "train")
+        all_scenes = read_labeled_scenes(cfg.labeled_mat)
+        if train.size and train.max() >= len(all_scenes):
+            raise ValueError(f"NYU labeled file {cfg.labeled_mat!r} names {len(all_scenes)} scenes but "
+                             f"{cfg.splits_mat!r} indexes frame {int(train.max()) + 1}")
+        scenes = [scene_of(all_scenes[i]) for i in train]
+        parts = scene_holdout(scenes, cfg.val_fraction, cfg.val_seed, where=f"NYU labeled file {cfg.labeled_mat!r}")
+        return NYULabeledDataset(cfg.labeled_mat, train[parts[split == "val"]])
     if cfg.source == "synthetic":
         h, w = cfg.synthetic_hw
         if split == "train":

@@ -9,7 +9,8 @@ from torch.utils.data import Dataset, default_collate
 from torchmetrics import MetricCollection
 
 from ...data.depth_transforms import IMAGENET_MEAN, IMAGENET_STD, to_image
-from ...metrics.depth import METRIC_NAMES, DepthMetrics, eval_mask, upsample_to
+from ...metrics.depth import METRIC_NAMES, DepthMetrics, eval_mask, replace_nonfinite, upsample_to
+from ...metrics.resize import ASPECT_TOL
 from ...train.config import RunConfig
 from .config import DepthDataConfig, DepthLossConfig
 from .data import DepthSamples, build_raw
@@ -26,7 +27,8 @@ def _device_of(model: nn.Module) -> torch.device:
 class DepthTask:
     """Batches: ``image`` B x 3 x h x w (ImageNet-normalised, h, w multiples of 14), ``depth``
     B x H x W metres (0 = invalid), ``id`` list of str. Predictions: B x H x W metres at the
-    ground truth's size, clamped to [min_depth, max_depth]."""
+    ground truth's size, as the model gave them (not clamped, non-finite values kept): the
+    metrics apply the evaluation protocol (``DepthMetrics``) and count what they replace."""
 
     name = "depth"
     model_config_cls = DepthModelConfig
@@ -76,8 +78,11 @@ class DepthTask:
         pred = self._forward(model, image)
         if self.data.flip_eval:
             pred = 0.5 * (pred + self._forward(model, image.flip(-1)).flip(-1))
-        pred = upsample_to(pred.float(), tuple(gt.shape[-2:]))
-        return pred.clamp(self.data.min_depth, self.data.max_depth)
+        # the input kept the image's aspect up to rounding each side to a multiple of 14
+        tol = max(ASPECT_TOL, 14 / min(pred.shape[-2:]))
+        ids = batch["id"]
+        what = "depth predictions for " + ", ".join(map(repr, ids[:3])) + (" ..." if len(ids) > 3 else "")
+        return upsample_to(pred.float(), tuple(gt.shape[-2:]), what, tol)
 
     def metric_names(self) -> list[str]:
         """The keys of ``build_metrics().compute()`` (checked against eval.main_metric before training)."""
@@ -94,13 +99,15 @@ class DepthTask:
 
     def per_sample_metrics(self, preds: torch.Tensor, batch: dict) -> list[dict[str, float]]:
         """Metrics per image with its id; an image without a valid pixel gets NaN metrics and
-        ``valid_pixels`` 0 (it is skipped, and counted, by the averaged metrics)."""
+        ``valid_pixels`` 0 (it is skipped, and counted, by the averaged metrics);
+        ``nonfinite_pixels`` counts the prediction's replaced NaN / inf pixels."""
         gt = batch["depth"].to(preds.device)
+        replaced = (~torch.isfinite(preds)).flatten(1).sum(1).tolist()
         rows = []
-        for sample_id, vals, n in zip(batch["id"], self._metric().per_image(preds, gt),
-                                      eval_mask(gt, self.data.min_depth, self.data.max_depth,
-                                                self.data.eigen_crop).flatten(1).sum(1).tolist()):
-            row = {"id": sample_id, "valid_pixels": int(n)}
+        for sample_id, vals, n, bad in zip(batch["id"], self._metric().per_image(preds, gt),
+                                           eval_mask(gt, self.data.min_depth, self.data.max_depth,
+                                                     self.data.eigen_crop).flatten(1).sum(1).tolist(), replaced):
+            row = {"id": sample_id, "valid_pixels": int(n), "nonfinite_pixels": int(bad)}
             row.update(vals if vals is not None else {k: float("nan") for k in METRIC_NAMES})
             rows.append(row)
         return rows
@@ -111,9 +118,16 @@ class DepthTask:
         adds a base column. Each prediction is titled with its AbsRel and δ1."""
         out_dir = Path(out_dir)
         gt_all = batch["depth"].to(preds.device)
-        valid_all = eval_mask(gt_all, self.data.min_depth, self.data.max_depth, self.data.eigen_crop)
+        lo, hi = self.data.min_depth, self.data.max_depth
+
+        def as_scored(p: torch.Tensor) -> torch.Tensor:
+            return replace_nonfinite(p.to(gt_all.device).float(), lo, hi)[0].clamp(lo, hi)
+
+        preds = as_scored(preds)
+        base_preds = as_scored(base_preds) if base_preds is not None else None
+        valid_all = eval_mask(gt_all, lo, hi, self.data.eigen_crop)
         scores = self._metric().per_image(preds, gt_all)
-        base_scores = self._metric().per_image(base_preds.to(preds.device), gt_all) if base_preds is not None else None
+        base_scores = self._metric().per_image(base_preds, gt_all) if base_preds is not None else None
         paths = []
         for i in range(preds.shape[0]):
             gt = gt_all[i]

@@ -39,16 +39,25 @@ class SamModelConfig:
 class SegDataConfig:
     """root: dataset folder. splits: split name -> a folder under ``root`` holding ``images/`` and
     ``masks/`` (matched by file stem) or a ``.csv`` file with ``image,label`` columns of paths
-    relative to the CSV's folder. Images and masks are resized to ``image_size`` (square); masks
-    are binarised at ``mask_threshold`` (uint8, ``>=``). ``hflip`` / ``vflip`` are training-time
-    flip probabilities. ``synthetic`` > 0 generates that many synthetic images per split into
-    ``root`` first (shapes on textured backgrounds; for offline runs). ``wfm_beta2`` is the
-    weighted F-measure's beta^2 the dataset's papers report."""
+    relative to the CSV's folder. Without a ``val`` entry (the dataset has no official validation
+    split), "val" is a seeded ``val_fraction`` of the train list (``val_seed``, fixed) and "train"
+    the rest; a ``val`` entry equal to the ``test`` entry is refused. Images and masks are resized
+    to ``image_size`` (square); masks are binarised at ``> mask_threshold`` of 255 (128, as
+    PySODMetrics; a {0, 1} mask file is read as binary). ``eval_resolution``: ``native`` (default)
+    scores every prediction at its ground truth's own size (probabilities upsampled bilinearly, as
+    the SOD / COD / polyp literature reports); ``model`` scores at ``image_size`` squares (faster,
+    not comparable to published numbers; named so in the evaluation's output). ``hflip`` /
+    ``vflip`` are training-time flip probabilities. ``synthetic`` > 0 generates that many
+    synthetic images per split into ``root`` first (shapes on textured backgrounds; for offline
+    runs). ``wfm_beta2`` is the weighted F-measure's beta^2 the dataset's papers report."""
 
     root: str = ""
     splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "val": "val", "test": "test"})
     image_size: int = 1024
     mask_threshold: int = 128
+    val_fraction: float = 0.1
+    val_seed: int = 0
+    eval_resolution: str = "native"
     hflip: float = 0.5
     vflip: float = 0.0
     synthetic: int = 0
