@@ -14,6 +14,7 @@ from sod_reference import (ref_e_curve, ref_e_curve_by_cells, ref_e_measure, ref
 from lava_vision.data.segmentation import read_pair
 from lava_vision.metrics.segmentation import resize_probabilities, segmentation_metrics
 from lava_vision.metrics.sod import mae, s_measure
+from lava_vision.tasks.panels import LINE_H
 from lava_vision.tasks.segmentation.config import SamModelConfig, SegDataConfig
 from lava_vision.tasks.segmentation.task import SegmentationTask
 from lava_vision.train.config import RunConfig
@@ -135,7 +136,8 @@ def test_per_image_rows_and_pictures_use_the_native_size(native, tmp_path):
     assert [p.name for p in paths] == ["00005_s0.png", "00006_s1.png"]
     for path, (h, w) in zip(paths, SIZES):
         panel = cv2.imread(str(path))
-        assert panel.shape == (24 + h, 4 * w + 3 * 6, 3)  # four native-size tiles under 24-px titles
+        # four native-size tiles under two title lines (name; Sα and IoU): 2 · LINE_H + 4 px
+        assert panel.shape == (2 * LINE_H + 4 + h, 4 * w + 3 * 6, 3)
 
 
 def test_bad_predictions_are_refused_naming_the_sample(tmp_path):

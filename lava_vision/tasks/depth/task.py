@@ -86,7 +86,7 @@ class DepthTask:
 
     def metric_names(self) -> list[str]:
         """The keys of ``build_metrics().compute()`` (checked against eval.main_metric before training)."""
-        return [*METRIC_NAMES, "n_images", "n_skipped"]
+        return [*METRIC_NAMES, "n_images", "n_skipped", "n_nonfinite"]
 
     def build_metrics(self) -> MetricCollection:
         return MetricCollection({"depth": self._metric()})
