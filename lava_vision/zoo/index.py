@@ -25,6 +25,10 @@ FORMAT = "lava-vision-zoo"
 INDEX_NAME = "index.json"
 ROOT_ENV = "LAVA_VISION_ZOO"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# the files an entry may hold (tools/publish.py writes exactly these); an index record or a
+# downloaded zoo_entry.json naming anything else is refused, so no name can point outside the folder
+ENTRY_FILES = ("README.md", "adapter.safetensors", "adapter_config.json", "config.json", "metrics.json")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ZooError(ValueError):
@@ -45,6 +49,22 @@ def check_name(name: str) -> str:
         raise ZooError(f"zoo entry name {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-', "
                        "starting with a letter or digit")
     return name
+
+
+def check_file_records(files: object, where: str) -> dict[str, dict]:
+    """``files`` of an index record, checked before any path is built from it: a mapping from one of
+    ``ENTRY_FILES`` (so never absolute, with a separator or ``..``) to ``{"sha256": 64 hex, "size": int}``."""
+    if not isinstance(files, dict) or not files:
+        raise ZooError(f"{where}: 'files' must be a non-empty mapping of file name -> sha256/size")
+    for fname, rec in files.items():
+        if not isinstance(fname, str) or fname not in ENTRY_FILES:
+            raise ZooError(f"{where}: file name {fname!r} refused: an entry holds only {', '.join(ENTRY_FILES)} "
+                           "(no paths, separators or '..')")
+        if (not isinstance(rec, dict) or not isinstance(rec.get("sha256"), str) or not SHA256_RE.match(rec["sha256"])
+                or not isinstance(rec.get("size"), int) or isinstance(rec["size"], bool) or rec["size"] < 0):
+            raise ZooError(f"{where}: record of file {fname!r} must be {{'sha256': 64 hex digits, 'size': bytes}}, "
+                           f"got {rec!r}")
+    return files
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -111,6 +131,7 @@ def get_entry(name: str, root: str | os.PathLike | None = None) -> dict:
 
 def verify_files(directory: Path, files: dict[str, dict], where: str) -> None:
     """Every listed file present with its size and sha256, and nothing unlisted; raise naming the file."""
+    check_file_records(files, where)
     if not directory.is_dir():
         raise ZooError(f"{where}: folder {directory} is missing")
     for fname, rec in files.items():
