@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
+from . import images
+
 
 class NYUDataError(ValueError):
     """A data file or split line that cannot be read as NYU RGB-D, named in the message."""
@@ -47,13 +49,13 @@ def read_split_file(split_file: str | Path) -> list[tuple[str, str, float]]:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """``H x W x 3`` uint8 RGB; a missing or unreadable file is an error naming it."""
+    """``H x W x 3`` uint8 RGB; a missing, truncated or unreadable file is an error naming it."""
     if not path.is_file():
         raise FileNotFoundError(f"NYU image {str(path)!r} does not exist")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise NYUDataError(f"NYU image {str(path)!r} could not be decoded")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        return images.read_rgb(path)
+    except images.ImageReadError as e:
+        raise NYUDataError(f"NYU image: {e}") from e
 
 
 def read_depth_png(path: Path, scale: float = 1000.0) -> np.ndarray:
@@ -78,6 +80,11 @@ class NYUSyncDataset(Dataset):
             raise FileNotFoundError(f"NYU data root {str(self.root)!r} does not exist")
         self.rows = read_split_file(split_file)
         self.depth_scale = depth_scale
+        # every listed file must exist now, not when an epoch reaches it
+        missing = [str(self.root / f) for row in self.rows for f in row[:2] if not (self.root / f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"NYU split file {str(split_file)!r}: {len(missing)} listed file(s) missing "
+                                    f"under {str(self.root)!r}, first: {', '.join(missing[:3])}")
 
     def __len__(self) -> int:
         return len(self.rows)

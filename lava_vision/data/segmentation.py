@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from .augment import seeded_compose
+from .images import read_gray, read_rgb
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -77,18 +78,11 @@ def pairs_from_csv(path: str | Path) -> list[tuple[Path, Path]]:
 
 def read_pair(image_path: Path, mask_path: Path, threshold: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 H x W x 3 and a {0, 1} uint8 H x W mask (``mask >= threshold``)."""
-    import cv2
-
-    image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"unreadable image file: {image_path}")
-    mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise ValueError(f"unreadable mask file: {mask_path}")
+    image, mask = read_rgb(image_path), read_gray(mask_path)  # truncated / unreadable files raise
     if image.shape[:2] != mask.shape:
         raise ValueError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is "
                          f"{image.shape[1]}x{image.shape[0]} (W x H)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (mask >= threshold).astype(np.uint8)
+    return image, (mask >= threshold).astype(np.uint8)
 
 
 def build_transform(image_size: int, train: bool, hflip: float = 0.5, vflip: float = 0.0):
