@@ -24,6 +24,7 @@ from ..adapters.io import atomic_write_bytes
 FORMAT = "lava-vision-zoo"
 INDEX_NAME = "index.json"
 ROOT_ENV = "LAVA_VISION_ZOO"
+SHIPPED_DIR = "shipped_zoo"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # the files an entry may hold (tools/publish.py writes exactly these); an index record or a
 # downloaded zoo_entry.json naming anything else is refused, so no name can point outside the folder
@@ -35,13 +36,24 @@ class ZooError(ValueError):
     """A zoo entry that cannot be published, verified or loaded; the message names entry and file."""
 
 
+def shipped_root() -> Path:
+    """Where an installed (non-editable) package keeps the entries shipped with it: setup.py copies
+    the checkout's ``zoo/`` to ``lava_vision/shipped_zoo`` in the wheel. Read-only by convention."""
+    return Path(__file__).resolve().parents[1] / SHIPPED_DIR
+
+
 def zoo_root(root: str | os.PathLike | None = None) -> Path:
-    """``root``, else ``$LAVA_VISION_ZOO``, else the ``zoo/`` folder of this checkout."""
+    """The zoo folder: ``root`` (``--zoo-root`` of the tools), else ``$LAVA_VISION_ZOO``, else the
+    ``zoo/`` folder of this checkout when the package runs from one (source or editable install),
+    else the entries shipped inside the installed package (``shipped_root``)."""
     if root is not None:
         return Path(root)
     if os.environ.get(ROOT_ENV):
         return Path(os.environ[ROOT_ENV])
-    return Path(__file__).resolve().parents[2] / "zoo"
+    checkout = Path(__file__).resolve().parents[2] / "zoo"
+    if (checkout / INDEX_NAME).is_file() or not shipped_root().is_dir():
+        return checkout
+    return shipped_root()
 
 
 def check_name(name: str) -> str:
@@ -111,6 +123,9 @@ def locked(root: str | os.PathLike | None = None) -> Iterator[Path]:
     """Hold the zoo's writer lock (one publisher / puller at a time): a flock on the folder itself,
     so no lock file is left in the zoo."""
     root = zoo_root(root)
+    if root.resolve() == shipped_root():
+        raise ZooError(f"{root} holds the entries shipped inside the installed package; publish or pull into "
+                       f"your own zoo folder: --zoo-root DIR or ${ROOT_ENV}=DIR")
     root.mkdir(parents=True, exist_ok=True)
     fd = os.open(root, os.O_RDONLY)
     try:
