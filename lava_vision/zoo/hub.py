@@ -1,6 +1,6 @@
 """Optional Hugging Face Hub mirror: one model repo per zoo entry holding the entry's files plus
-``zoo_entry.json`` (its index record, with every file's sha256). The local zoo never needs it;
-``huggingface_hub`` is imported only here, only when called (``pip install lava-vision[hub]``).
+``zoo_entry.json`` (its index record, with every file's sha256). The local zoo never needs it
+(nor the network).
 """
 from __future__ import annotations
 
