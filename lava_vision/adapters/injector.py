@@ -207,10 +207,10 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
                 f"method {cfg.method!r} has no adapter for it (supported: {supported_types(cfg.method)})")
         return out
 
-    selected: list[str] = []
     def canonical(hits: list[str]) -> list[str]:
         return list(dict.fromkeys(first[id(model.get_submodule(n))] for n in hits))
 
+    selected: list[str] = []
     for p in user_targets:
         hits = adaptable(canonical(matching(p, every_named)), f"adapter.targets pattern {p!r}")
         if not hits:
@@ -305,23 +305,26 @@ def fingerprint(model: nn.Module, p: Plan, digest: bool = True) -> dict:
     }
 
 
-def _replace_everywhere(model: nn.Module, old: nn.Module, new: nn.Module) -> None:
-    """Put ``new`` at every name under which ``old`` is reachable (a tied module has several)."""
+def swap_modules(model: nn.Module, swaps: list[tuple[nn.Module, nn.Module]]) -> None:
+    """For each ``(old, new)``, put ``new`` at every name under which ``old`` is reachable (a tied
+    module has several); one walk over the model for all of them."""
+    new_of = {id(old): new for old, new in swaps}
     for name, module in list(model.named_modules(remove_duplicate=False)):
-        if module is old and name:
+        if name and id(module) in new_of:
             parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
+            setattr(model.get_submodule(parent_name) if parent_name else model, child, new_of[id(module)])
 
 
 def inject(model: nn.Module, config: AdapterConfig) -> Plan:
     """Adapt ``model`` in place as ``plan`` describes; return the plan."""
     p = plan(model, config)
     fp = fingerprint(model, p)
+    swaps = []
     for row in p.rows:
         layer = model.get_submodule(row.name)
         s = LayerSettings(row.rank, row.alpha, row.lam, row.fused)
-        adapter = find_builder(config.method, layer)(layer, s, config)
-        _replace_everywhere(model, layer, adapter)
+        swaps.append((layer, find_builder(config.method, layer)(layer, s, config)))
+    swap_modules(model, swaps)
     for prm in model.parameters():
         prm.requires_grad_(config.method == "full")
     for _, layer in adapter_layers(model):
@@ -357,9 +360,10 @@ def unmerge(model: nn.Module) -> None:
 
 def unload(model: nn.Module) -> nn.Module:
     """Merge and replace every adapter by its base layer: a plain model, no adapter modules left."""
-    for _, layer in list(adapter_layers(model)):
+    layers = [layer for _, layer in adapter_layers(model)]
+    for layer in layers:
         layer.merge()
-        _replace_everywhere(model, layer, layer.base_layer)
+    swap_modules(model, [(layer, layer.base_layer) for layer in layers])
     if hasattr(model, STATE_ATTR):
         delattr(model, STATE_ATTR)
     return model

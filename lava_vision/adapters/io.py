@@ -24,8 +24,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from .config import AdapterConfig
-from .injector import (STATE_ATTR, _replace_everywhere, adapter_layers, fingerprint, inject, injection_state,
-                       plan)
+from .injector import STATE_ATTR, adapter_layers, fingerprint, inject, injection_state, plan, swap_modules
 
 WEIGHTS_NAME = "adapter.safetensors"
 CONFIG_NAME = "adapter_config.json"
@@ -216,8 +215,7 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, strict_base: bo
 
 def _remove_adapters(model: nn.Module, flags: dict[str, bool]) -> None:
     """Undo a fresh injection without merging (used when a load is refused)."""
-    for _, layer in list(adapter_layers(model)):
-        _replace_everywhere(model, layer, layer.base_layer)
+    swap_modules(model, [(layer, layer.base_layer) for _, layer in adapter_layers(model)])
     delattr(model, STATE_ATTR)
     for n, prm in model.named_parameters():
         prm.requires_grad_(flags.get(n, prm.requires_grad))
