@@ -45,6 +45,19 @@ def test_metrics_match_hand_computation():
     assert np.array_equal(metrics["confusion"].matrix.numpy(), counts)
 
 
+def test_mean_class_acc_is_balanced_accuracy_when_a_class_is_absent():
+    """Classes 0, 1 in the targets, class 2 only predicted: balanced accuracy (sklearn's
+    definition, mean recall over the classes in the targets) is (1/2 + 1/2) / 2; torchmetrics'
+    macro average would also count class 2 with recall 0 (1/3)."""
+    metrics = build_classification_metrics(["a", "b", "c", "d"])
+    labels = torch.tensor([0, 0, 1, 1])
+    pred = torch.tensor([0, 2, 1, 0])
+    metrics.update(torch.nn.functional.one_hot(pred, 4).float(), labels)
+    out = metrics.compute()
+    want = np.mean([np.mean(pred.numpy()[labels.numpy() == k] == k) for k in (0, 1)])
+    assert float(out["mean_class_acc"]) == pytest.approx(want, abs=1e-7) and want == 0.5
+
+
 def test_training_steps_with_lava_lower_the_loss():
     """The bundled base on the shifted domain: LAVA on its convs (+ head) fits a batch."""
     torch.manual_seed(0)

@@ -48,7 +48,7 @@ def test_overrides_parse_and_check_types(tmp_path):
     assert cfg.optim.module_lr == {"fc2": 10.0, "fc1": 2.0} and isinstance(cfg.optim.module_lr["fc2"], float)
     assert cfg.adapter.preset is None and cfg.adapter.targets == ["fc1"]
     assert cfg.model.hidden == 5 and cfg.eval.split == "test" and cfg.output.name == "7"
-    assert cfg.adapter.overrides == {"fc1": {"rank": 1.0}}
+    assert cfg.adapter.overrides == {"fc1": {"rank": 1}} and type(cfg.adapter.overrides["fc1"]["rank"]) is int
     apply_overrides(cfg, ["adapter.preset=cnn"])
     assert cfg.adapter.preset == "cnn"
 

@@ -40,6 +40,7 @@ class FakeHfApi:
         out = Path(kwargs["local_dir"])
         out.mkdir(parents=True)
         for name, data in self.repos[kwargs["repo_id"]].items():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
             (out / name).write_bytes(data)
         return str(out)
 
@@ -92,3 +93,46 @@ def test_push_refuses_damaged_entry(tmp_path):
     with pytest.raises(ZooError, match="README.md"):
         push("demo", "me/lava-demo", root=tmp_path / "a", api=api)
     assert api.calls == []  # nothing reached the Hub
+
+
+def hostile_repo(api: FakeHfApi, files: dict[str, bytes], entry_name: str = "demo") -> str:
+    """A repo whose zoo_entry.json lists ``files`` with their true sha256s (the hashes come from the
+    same untrusted record, so they cannot be what stops a bad name)."""
+    record = {"name": entry_name, "task": "classification", "base_model_id": "b", "adapter_method": "lava", "rank": 4,
+              "split": "val", "metrics": {"top1": 0.5},
+              "files": {f: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for f, d in files.items()}}
+    api.repos["evil/repo"] = {**files, ENTRY_FILE: json.dumps(record).encode()}
+    return "evil/repo"
+
+
+@pytest.mark.parametrize("bad", ["../escaped.txt", "../README.md", "sub/README.md", "..", "notes.txt",
+                                 "ABSOLUTE"])
+def test_pull_refuses_hostile_file_names(tmp_path, bad):
+    root = tmp_path / "zoo"
+    if bad == "ABSOLUTE":
+        bad = str(tmp_path / "outside" / "README.md")
+    api = FakeHfApi()
+    files = {"adapter.safetensors": b"w" * 10, bad: b"pwned"}
+    repo = hostile_repo(api, files if bad != ".." else {"adapter.safetensors": b"w" * 10, "..": b""})
+    if bad == "..":
+        api.repos[repo].pop("..")  # nothing can be written at "..": only the record names it
+    with pytest.raises(ZooError, match="refused"):
+        pull(repo, root=root, api=api)
+    # nothing landed in the zoo root or beside it, and no entry was registered
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.read_bytes() == b"pwned"]
+    assert all(p.is_relative_to(tmp_path / "outside") for p in written if bad.startswith("/")), written
+    assert not (root / "escaped.txt").exists() and not (root / "README.md").exists()
+    assert not (root / "demo").exists() and not (root / "index.json").exists()
+
+
+def test_pull_refuses_bad_file_records(tmp_path):
+    api = FakeHfApi()
+    repo = hostile_repo(api, {"adapter.safetensors": b"w"})
+    record = json.loads(api.repos[repo][ENTRY_FILE])
+    record["files"]["adapter.safetensors"]["sha256"] = "../x"
+    api.repos[repo][ENTRY_FILE] = json.dumps(record).encode()
+    with pytest.raises(ZooError, match="64 hex"):
+        pull(repo, root=tmp_path / "zoo", api=api)
+    api.repos[repo][ENTRY_FILE] = b"[1, 2]"
+    with pytest.raises(ZooError, match="not a JSON object"):
+        pull(repo, root=tmp_path / "zoo", api=api)

@@ -59,3 +59,13 @@ def test_cli_refusals(zoo_copy, tmp_path):
     assert out.returncode == 2 and "no entry 'nope'" in out.stderr
     out = run(["tools/publish.py", str(tmp_path), "--id", "x", "--recipe", "tasks/quickstart.py"], zoo_copy)
     assert out.returncode == 2 and "not a run folder" in out.stderr
+
+
+def test_zoo_root_flag_wins_over_the_environment(zoo_copy, tmp_path):
+    empty = tmp_path / "empty"
+    out = run(["tools/zoo.py", "--zoo-root", str(zoo_copy), "list"], empty)  # $LAVA_VISION_ZOO points elsewhere
+    assert out.returncode == 0 and "quickstart" in out.stdout, out.stderr
+    out = run(["tools/zoo.py", "list"], empty)
+    assert out.returncode == 0 and "(the zoo is empty)" in out.stdout
+    out = run(["tools/eval.py", "--zoo", "quickstart", "--zoo-root", str(tmp_path / "nowhere")], zoo_copy)
+    assert out.returncode == 2 and "no entry 'quickstart'" in out.stderr

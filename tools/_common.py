@@ -33,8 +33,17 @@ def parser(prog: str, description: str, examples: str, zoo: bool = False) -> arg
     if zoo:
         p.add_argument("--zoo", metavar="NAME", help="a published zoo entry (tools/zoo.py list): its stored "
                        "config and verified adapter replace RECIPE and --adapter; --set still applies")
+        add_zoo_root(p)
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=SET_HELP)
     return p
+
+
+ZOO_ROOT_HELP = ("zoo folder (default: $LAVA_VISION_ZOO, else the checkout's zoo/, else the entries shipped with "
+                 "the installed package)")
+
+
+def add_zoo_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--zoo-root", metavar="DIR", default=None, help=ZOO_ROOT_HELP)
 
 
 def add_adapter_args(p: argparse.ArgumentParser) -> None:
@@ -52,7 +61,7 @@ def load_config(args: argparse.Namespace) -> RunConfig:
             raise RecipeError(f"give RECIPE or --zoo {args.zoo}, not both")
         from lava_vision.zoo.load import entry_config
 
-        return apply_overrides(entry_config(args.zoo), args.set)
+        return apply_overrides(entry_config(args.zoo, args.zoo_root), args.set)
     if not args.recipe:
         raise RecipeError("give a RECIPE file (or --zoo NAME)")
     return apply_overrides(load_recipe(args.recipe), args.set)

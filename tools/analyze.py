@@ -30,6 +30,7 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", nargs="?", metavar="RUN_OR_ADAPTER", help="run folder or adapter folder")
     p.add_argument("--zoo", metavar="NAME", help="analyse this zoo entry instead (see tools/zoo.py list)")
+    _common.add_zoo_root(p)
     p.add_argument("--out", help="output folder (default: <run>/analysis, else ./analysis/<name>)")
     p.add_argument("--recipe", help="recipe that builds the base model (needed for an adapter folder "
                    "outside a run folder; otherwise the run's config.json is used)")
@@ -49,7 +50,7 @@ def main() -> None:
     from lava_vision.analysis.spectra import model_spectra
 
     cfg = _common.load_config(argparse.Namespace(recipe=args.recipe, set=args.set)) if args.recipe else None
-    loaded = load_zoo_entry(args.zoo) if args.zoo else load_for_analysis(args.target, cfg)
+    loaded = load_zoo_entry(args.zoo, args.zoo_root) if args.zoo else load_for_analysis(args.target, cfg)
     spectra = model_spectra(loaded.model, energy=args.energy, layers=args.layers)
     out = Path(args.out) if args.out else default_out(loaded)
     paths = write_report(spectra, out, loaded.label)

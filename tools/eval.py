@@ -63,7 +63,7 @@ def main() -> None:
     if args.zoo:
         from lava_vision import zoo
 
-        entry = zoo.load(args.zoo, config=cfg)  # hashes and base weights verified
+        entry = zoo.load(args.zoo, args.zoo_root, config=cfg)  # hashes and base weights verified
         task = entry.task
         recorded = entry.record
         if not args.no_adapter and recorded["split"] == split and recorded["max_samples"] == opts["max_samples"]:

@@ -70,6 +70,7 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", nargs="?", metavar="RUN_OR_ADAPTER", help="run folder or adapter folder")
     p.add_argument("--zoo", metavar="NAME", help="export this zoo entry instead (see tools/zoo.py list)")
+    _common.add_zoo_root(p)
     p.add_argument("--recipe", help="recipe that builds the base model (needed for an adapter folder "
                    "outside a run folder; otherwise the run's config.json is used)")
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
@@ -86,7 +87,7 @@ def main() -> None:
     from lava_vision.analysis.sources import load_for_analysis, load_zoo_entry
 
     cfg = _common.load_config(argparse.Namespace(recipe=args.recipe, set=args.set)) if args.recipe else None
-    loaded = load_zoo_entry(args.zoo) if args.zoo else load_for_analysis(args.target, cfg)
+    loaded = load_zoo_entry(args.zoo, args.zoo_root) if args.zoo else load_for_analysis(args.target, cfg)
     if args.out:
         out = Path(args.out)
     elif loaded.adapter_dir is not None and (loaded.adapter_dir.parent / "config.json").is_file():

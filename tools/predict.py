@@ -63,7 +63,7 @@ def main() -> None:
     if args.zoo:
         from lava_vision import zoo
 
-        entry = zoo.load(args.zoo, config=cfg, device=device)  # hashes and base weights verified
+        entry = zoo.load(args.zoo, args.zoo_root, config=cfg, device=device)  # hashes and base weights verified
         predictor = Predictor(entry.task, entry.model, entry.config, precision)
     else:
         predictor = load_run(args.adapter, cfg, device, precision)

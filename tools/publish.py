@@ -29,17 +29,17 @@ def main() -> None:
     p.add_argument("--quick-samples", type=int, default=0, metavar="N",
                    help="also record the metrics on the first N samples (for fast reproduction tests)")
     p.add_argument("--license", default="apache-2.0", help="license of the adapter (default apache-2.0)")
-    p.add_argument("--zoo", default=None, help="zoo folder (default: $LAVA_VISION_ZOO or the checkout's zoo/)")
+    _common.add_zoo_root(p)
     args = p.parse_args()
     if not args.recipe and not args.train_command:
         p.error("give --recipe RECIPE (the command is derived and checked) or --train-command")
     from lava_vision import zoo
     from lava_vision.zoo.publish import publish
 
-    final = publish(args.run_dir, args.id, root=args.zoo, force=args.force, reuse_eval=args.reuse_eval,
+    final = publish(args.run_dir, args.id, root=args.zoo_root, force=args.force, reuse_eval=args.reuse_eval,
                     recipe=args.recipe, train_command=args.train_command, license=args.license,
                     quick_samples=args.quick_samples)
-    print(zoo.format_table([r for r in zoo.list(args.zoo) if r["name"] == args.id]))
+    print(zoo.format_table([r for r in zoo.list(args.zoo_root) if r["name"] == args.id]))
     print(f"published {final}")
 
 

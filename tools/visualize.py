@@ -39,7 +39,7 @@ def main() -> None:
     if args.zoo:
         from lava_vision import zoo
 
-        entry = zoo.load(args.zoo, config=cfg)  # hashes and base weights verified
+        entry = zoo.load(args.zoo, args.zoo_root, config=cfg)  # hashes and base weights verified
         task, model = entry.task, entry.model
     else:
         task, model = load_trained(cfg, args.adapter) if args.adapter else build_base(cfg)

@@ -23,7 +23,7 @@ EXAMPLES = """\
 def main() -> None:
     p = argparse.ArgumentParser(prog="tools/zoo.py", description=__doc__, epilog="examples:\n" + EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--zoo", default=None, help="zoo folder (default: $LAVA_VISION_ZOO or the checkout's zoo/)")
+    _common.add_zoo_root(p)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="entries as a table: task, base, method, metrics")
     v = sub.add_parser("verify", help="check every file's size and sha256 against the index")
@@ -47,27 +47,27 @@ def main() -> None:
     from lava_vision import zoo
 
     if args.command == "list":
-        print(zoo.format_table(zoo.list(args.zoo)))
+        print(zoo.format_table(zoo.list(args.zoo_root)))
     elif args.command == "verify":
-        names = zoo.verify(args.name, args.zoo)
+        names = zoo.verify(args.name, args.zoo_root)
         print(f"ok: {len(names)} entr{'y' if len(names) == 1 else 'ies'} verified ({', '.join(names) or 'none'})")
     elif args.command == "show":
         from lava_vision.zoo.index import get_entry
 
-        print(json.dumps(get_entry(args.name, args.zoo), indent=2))
+        print(json.dumps(get_entry(args.name, args.zoo_root), indent=2))
     elif args.command == "export":
         check_format_args(args)
-        entry = zoo.load(args.name, args.zoo)  # every file's sha256 and the base weights checked
+        entry = zoo.load(args.name, args.zoo_root)  # every file's sha256 and the base weights checked
         out = Path(args.out) if args.out else Path("exports") / args.name / args.format
         run_export(entry.model.eval(), args.name, out, args, source=f"zoo:{args.name}")
     elif args.command == "push":
         from lava_vision.zoo.hub import push
 
-        print(push(args.name, args.repo_id, root=args.zoo, private=args.private))
+        print(push(args.name, args.repo_id, root=args.zoo_root, private=args.private))
     else:
         from lava_vision.zoo.hub import pull
 
-        print(f"installed {pull(args.repo_id, args.id, root=args.zoo, revision=args.revision, force=args.force)}")
+        print(f"installed {pull(args.repo_id, args.id, root=args.zoo_root, revision=args.revision, force=args.force)}")
 
 
 if __name__ == "__main__":

@@ -5,18 +5,18 @@ from .config import AdapterConfig, AdapterConfigError
 from .conv_cp import CPConv, choose_path
 from .conv_lora import FlatLoRAConv
 from .injector import (Plan, adapter_layers, disable_adapters, inject, injection_state, merge, plan,
-                       train_mode, trainable_parameters, unload, unmerge)
+                       train_mode, unload, unmerge)
 from .io import AdapterFileError, load_adapter, read_adapter_config, save_adapter
 from .linear import LoRALinear
 from .param_groups import param_groups
 from .registry import register
-from .regularizer import orthogonal_penalty, orthogonality_errors
+from .regularizer import orthogonal_penalty
 from .targets import PRESETS
 
 __all__ = [
     "AdapterConfig", "AdapterConfigError", "AdapterFileError", "AdapterLayer", "CPConv", "FlatLoRAConv",
     "LoRALinear", "PRESETS", "Plan", "adapter_layers", "choose_path", "disable_adapters", "inject",
-    "injection_state", "load_adapter", "merge", "orthogonal_penalty", "orthogonality_errors",
+    "injection_state", "load_adapter", "merge", "orthogonal_penalty",
     "param_groups", "plan", "read_adapter_config", "register", "save_adapter", "train_mode",
-    "trainable_parameters", "unload", "unmerge",
+    "unload", "unmerge",
 ]

@@ -60,9 +60,6 @@ class AdapterLayer(nn.Module, abc.ABC):
         return [t.view(n, self.rank, -1).transpose(1, 2) if in_rows else t.view(n, -1, self.rank)
                 for t, in_rows, n in self.penalty_factors(kinds)]
 
-    def factor_kind(self, param_name: str) -> str:
-        return self.factor_names[param_name]
-
     def num_adapter_params(self) -> int:
         return sum(getattr(self, n).numel() for n in self.factor_names)
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 
 METHODS = ("lava", "lora", "full", "frozen")
 CONV_PATHS = ("auto", "kernel", "factored")
 SCALINGS = ("standard", "rslora")
+RANK_POLICIES = ("error", "clamp")
 CONV_FACTORS = ("U", "V", "K")
 LINEAR_FACTORS = ("A", "B")
 
@@ -33,6 +35,9 @@ class AdapterConfig:
         reaches supported layers, and are an error when they are all a pattern reaches.
     preset: a named target set for a model family (see ``presets.PRESETS``); its patterns are
         added to ``targets`` / ``excludes`` / ``fused``.
+    rank_policy: what a rank larger than a layer allows does (see ``injector._max_rank``): ``error``
+        (refuse, naming the layer) or ``clamp`` (use the layer's largest rank; the plan table marks
+        each clamped layer ``8->3``).
     overrides: pattern -> {"rank", "alpha", "lam"}. When several patterns match one layer, the
         later entry wins field by field (dict order is the order written in the recipe).
     modules_to_save: patterns of modules trained in full and saved with the adapter (a new head).
@@ -55,7 +60,7 @@ class AdapterConfig:
     targets: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
     preset: str | None = None
-    overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    overrides: dict[str, dict[str, int | float]] = field(default_factory=dict)
     modules_to_save: list[str] = field(default_factory=list)
     fused: dict[str, str] = field(default_factory=dict)
     conv_path: str = "auto"
@@ -63,11 +68,18 @@ class AdapterConfig:
     regularize_linear: list[str] = field(default_factory=lambda: ["A"])
     factor_lr: dict[str, float] = field(default_factory=dict)
     dropout: float = 0.0
+    rank_policy: str = "error"
 
     def validate(self) -> "AdapterConfig":
         """Raise AdapterConfigError naming the first bad field; return self."""
         if self.method not in METHODS:
             raise AdapterConfigError(f"adapter.method={self.method!r}: expected one of {METHODS}")
+        # ranks written as 4.0 (a command line, JSON) or numpy integers are the integer they equal
+        self.rank = as_rank(self.rank)
+        self.overrides = {p: ({**v, "rank": as_rank(v["rank"])}
+                              if isinstance(v, dict) and "rank" in v else v) for p, v in self.overrides.items()}
+        if self.rank_policy not in RANK_POLICIES:
+            raise AdapterConfigError(f"adapter.rank_policy={self.rank_policy!r}: expected one of {RANK_POLICIES}")
         if self.method in ("lava", "lora"):
             _check_rank_alpha_lam("adapter", self.rank, self.alpha, self.lam)
         if self.scaling not in SCALINGS:
@@ -113,6 +125,18 @@ class AdapterConfig:
         if unknown:
             raise AdapterConfigError(f"adapter config: unknown keys {sorted(unknown)}; known: {sorted(known)}")
         return cls(**data).validate()
+
+
+def as_rank(value: object) -> object:
+    """``value`` as a Python int when it is an integral number (``4``, ``4.0``, ``np.int64(4)``);
+    anything else is returned unchanged for ``_check_rank_alpha_lam`` to refuse (``1.5``, ``True``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return value
 
 
 def _check_rank_alpha_lam(where: str, rank, alpha, lam) -> None:

@@ -9,9 +9,11 @@ file), and records the config and a fingerprint of the base on the model for ``s
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -36,6 +38,8 @@ class PlanRow:
     params: int
     shape: list[int]
     fused: tuple[int, list[int]] | None = None
+    clamped_from: int | None = None  # the configured rank, when rank_policy="clamp" lowered it
+    aliases: list[str] = field(default_factory=list)  # other names of the same module (weight tying)
 
 
 @dataclass
@@ -63,7 +67,9 @@ class Plan:
         head = f"{'layer':<56} {'type':<16} {'adapter':<13} {'rank':>4} {'params':>10}"
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            lines.append(f"{r.name[-56:]:<56} {r.layer_type:<16} {r.adapter:<13} {r.rank:>4} {r.params:>10,}")
+            rank = f"{r.clamped_from}->{r.rank}" if r.clamped_from is not None else str(r.rank)
+            lines.append(f"{r.name[-56:]:<56} {r.layer_type:<16} {r.adapter:<13} {rank:>4} {r.params:>10,}"
+                         + (f"  (also used as {', '.join(r.aliases)})" if r.aliases else ""))
         for m in self.saved_modules:
             lines.append(f"{m[-56:]:<56} {'(saved)':<16} {'full':<13} {'':>4}")
         lines.append("-" * len(head))
@@ -71,6 +77,9 @@ class Plan:
                      f"modules_to_save params={self.saved_params:,}")
         lines.append(f"trainable {self.trainable_params:,} of {self.base_params:,} base params "
                      f"({self.trainable_percent:.3f}%)")
+        clamped = [r for r in self.rows if r.clamped_from is not None]
+        if clamped:
+            lines.append(f"rank_policy=clamp lowered the rank of {len(clamped)} layer(s) to the most they allow")
         return "\n".join(lines)
 
 
@@ -148,6 +157,14 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
         raise AdapterConfigError("model already has adapters; call unload() first")
     named = [(n, m) for n, m in model.named_modules() if n]
     names = [n for n, _ in named]
+    # a module reachable under several names (weight tying) is adapted once, under its first
+    # name, and the adapter is installed at every name; patterns may use any of them
+    first = {id(m): n for n, m in model.named_modules()}
+    every_named = [(n, m) for n, m in model.named_modules(remove_duplicate=False) if n]
+    aliases: dict[str, list[str]] = defaultdict(list)
+    for n, m in every_named:
+        if n != first[id(m)]:
+            aliases[first[id(m)]].append(n)
     result = Plan(method=cfg.method, base_params=sum(p.numel() for p in model.parameters()))
 
     saved: list[str] = []
@@ -168,9 +185,9 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
     user_targets, preset_targets, excludes, fused, overrides = _expanded_patterns(cfg)
     if not user_targets and not preset_targets:
         raise AdapterConfigError("adapter.targets is empty and no adapter.preset is set: nothing to adapt")
-    excluded = {n for p in excludes for n in matching(p, named)}
+    excluded = {first[id(m)] for p in excludes for n, m in every_named if matches(p, n, m)}
     for p in cfg.excludes:
-        if not matching(p, named):
+        if not matching(p, every_named):
             raise _no_match_error("excludes", p, names)
 
     def adaptable(hits: list[str], what: str) -> list[str]:
@@ -192,19 +209,24 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
                 f"method {cfg.method!r} has no adapter for it (supported: {supported_types(cfg.method)})")
         return out
 
+    def canonical(hits: list[str]) -> list[str]:
+        return list(dict.fromkeys(first[id(model.get_submodule(n))] for n in hits))
+
     selected: list[str] = []
     for p in user_targets:
-        hits = adaptable(matching(p, named), f"adapter.targets pattern {p!r}")
+        hits = adaptable(canonical(matching(p, every_named)), f"adapter.targets pattern {p!r}")
         if not hits:
             raise _no_match_error("targets", p, names)
         selected += hits
     if preset_targets:
-        hits = adaptable([n for p in preset_targets for n in matching(p, named)], f"adapter.preset={cfg.preset!r}")
+        hits = adaptable(canonical([n for p in preset_targets for n in matching(p, every_named)]),
+                         f"adapter.preset={cfg.preset!r}")
         if not hits:
             raise AdapterConfigError(f"adapter.preset={cfg.preset!r} matches no adaptable layer of this model")
         selected += hits
     selected = list(dict.fromkeys(selected))
     sel_set = set(selected)
+    _refuse_shared_weights(model, selected)
     for p in cfg.overrides:
         if not any(matches(p, n, model.get_submodule(n)) for n in selected):
             raise _no_match_error("overrides", p, selected)
@@ -229,38 +251,82 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
                 if layer.weight.shape[0] % s.fused[0]:
                     raise AdapterConfigError(f"adapter.fused[{p!r}]: layer {n!r} has {layer.weight.shape[0]} "
                                              f"outputs, not divisible into {s.fused[0]} chunks")
-        limit = _max_rank(n, layer, s, cfg)
+        limit, clamped_from = _max_rank(n, layer, s, cfg), None
         if s.rank > limit:
-            raise AdapterConfigError(f"adapter.rank={s.rank} is larger than layer {n!r} "
-                                     f"({type(layer).__name__}, weight {list(layer.weight.shape)}) allows "
-                                     f"(at most {limit}); lower it with adapter.overrides")
+            if cfg.rank_policy != "clamp":
+                raise AdapterConfigError(f"adapter.rank={s.rank} is larger than layer {n!r} "
+                                         f"({type(layer).__name__}, weight {list(layer.weight.shape)}) allows "
+                                         f"(at most {limit}); lower it with adapter.overrides, or set "
+                                         "adapter.rank_policy='clamp'")
+            clamped_from, s.rank = s.rank, limit
         count, kind = _count_params(layer, s, cfg.method)
         result.rows.append(PlanRow(n, type(layer).__name__, kind, s.rank, s.alpha, s.lam, count,
-                                   list(layer.weight.shape), s.fused))
+                                   list(layer.weight.shape), s.fused, clamped_from, list(aliases.get(n, []))))
         result.adapter_params += count
     return result
 
 
-def fingerprint(model: nn.Module, p: Plan) -> dict:
-    """Names, types and shapes of the adapted layers and saved modules of the base model."""
+def _refuse_shared_weights(model: nn.Module, selected: list[str]) -> None:
+    """A parameter of a selected layer that another module also holds (tied weights across two
+    modules) cannot be adapted: merging would fold one layer's update into the other."""
+    owners: dict[int, list[str]] = defaultdict(list)
+    for pname, prm in model.named_parameters(remove_duplicate=False):
+        owners[id(prm)].append(pname)
+    for n in selected:
+        layer = model.get_submodule(n)
+        for local, prm in layer.named_parameters(recurse=False):
+            others = [o for o in owners[id(prm)] if model.get_submodule(o.rpartition(".")[0]) is not layer]
+            if others:
+                raise AdapterConfigError(f"layer {n!r}: its {local} is tied to {', '.join(others)} of another "
+                                         "module; adapting one would change the other on merge. Exclude it "
+                                         "(adapter.excludes) or untie the weights")
+
+
+def tensors_digest(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> str:
+    """sha256 hex over ``name|dtype|shape|bytes`` of each tensor, in the order given."""
+    h = hashlib.sha256()
+    for k, v in named_tensors:
+        t = v.detach().to("cpu").contiguous()
+        h.update(f"{k}|{t.dtype}|{list(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def fingerprint(model: nn.Module, p: Plan, digest: bool = True) -> dict:
+    """Names, types and shapes of the adapted layers and saved modules of the base model, and
+    ``base_sha256``: a digest of the adapted layers' own base tensors (weights, biases, buffers;
+    call before any update is merged into them; None with ``digest=False`` or nothing adapted)."""
+    adapted = [(f"{r.name}.{k}", v) for r in p.rows
+               for k, v in sorted(model.get_submodule(r.name).state_dict().items())]
     return {
         "model_class": type(model).__name__,
         "adapted": {r.name: {"type": r.layer_type, "shape": r.shape} for r in p.rows},
         "saved": {f"{s}.{k}": list(v.shape) for s in p.saved_modules
                   for k, v in model.get_submodule(s).state_dict().items()},
+        "base_sha256": tensors_digest(adapted) if p.rows and digest else None,
     }
+
+
+def swap_modules(model: nn.Module, swaps: list[tuple[nn.Module, nn.Module]]) -> None:
+    """For each ``(old, new)``, put ``new`` at every name under which ``old`` is reachable (a tied
+    module has several); one walk over the model for all of them."""
+    new_of = {id(old): new for old, new in swaps}
+    for name, module in list(model.named_modules(remove_duplicate=False)):
+        if name and id(module) in new_of:
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name) if parent_name else model, child, new_of[id(module)])
 
 
 def inject(model: nn.Module, config: AdapterConfig) -> Plan:
     """Adapt ``model`` in place as ``plan`` describes; return the plan."""
     p = plan(model, config)
     fp = fingerprint(model, p)
+    swaps = []
     for row in p.rows:
         layer = model.get_submodule(row.name)
         s = LayerSettings(row.rank, row.alpha, row.lam, row.fused)
-        adapter = find_builder(config.method, layer)(layer, s, config)
-        parent_name, _, child = row.name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, child, adapter)
+        swaps.append((layer, find_builder(config.method, layer)(layer, s, config)))
+    swap_modules(model, swaps)
     for prm in model.parameters():
         prm.requires_grad_(config.method == "full")
     for _, layer in adapter_layers(model):
@@ -328,10 +394,10 @@ def unmerge(model: nn.Module) -> None:
 
 def unload(model: nn.Module) -> nn.Module:
     """Merge and replace every adapter by its base layer: a plain model, no adapter modules left."""
-    for name, layer in list(adapter_layers(model)):
+    layers = [layer for _, layer in adapter_layers(model)]
+    for layer in layers:
         layer.merge()
-        parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, child, layer.base_layer)
+    swap_modules(model, [(layer, layer.base_layer) for layer in layers])
     if hasattr(model, STATE_ATTR):
         release_frozen_norms(model)
         delattr(model, STATE_ATTR)
@@ -364,6 +430,3 @@ def train_mode(model: nn.Module, mode: bool = True) -> nn.Module:
         norm.train(False)
     return model
 
-
-def trainable_parameters(model: nn.Module) -> list[torch.nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]

@@ -1,16 +1,21 @@
 """Adapter files: ``adapter.safetensors`` + ``adapter_config.json``, never pickle.
 
 The JSON holds the full AdapterConfig, the library version, free metadata (base model id, task)
-and a fingerprint of the base model (names, types and shapes of adapted layers and saved
-modules). Loading refuses a base whose fingerprint differs and a tensor file with missing,
-extra, mis-shaped or non-finite tensors, naming the first culprit, and leaves the model as it
-was when it refuses.
+and a fingerprint of the base model: names, types and shapes of adapted layers and saved
+modules, and ``base_sha256``, a digest of the adapted layers' base tensors as they were at
+injection. Loading refuses (AdapterFileError naming the first culprit, model left as it was):
+another model class; an adapted or saved layer missing, extra or of another type/shape; a
+tensor missing, extra, mis-shaped, non-finite, or of a dtype that cannot be loaded exactly
+(see ``check_dtype``). A different ``base_sha256`` (another checkpoint of the same
+architecture) is a warning, or a refusal with ``strict_base=True``; files written before the
+digest existed have none and load without that check.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -20,7 +25,7 @@ from torch import nn
 
 from .config import AdapterConfig
 from .injector import (STATE_ATTR, adapter_layers, fingerprint, inject, injection_state, plan,
-                       release_frozen_norms)
+                       release_frozen_norms, swap_modules)
 
 WEIGHTS_NAME = "adapter.safetensors"
 CONFIG_NAME = "adapter_config.json"
@@ -111,6 +116,33 @@ def compare_fingerprints(expected: dict, actual: dict, where: str) -> None:
                 raise AdapterFileError(f"{where}: base model has {section} layer {name!r} the adapter does not")
 
 
+def check_base_digest(expected: dict, actual: dict, where: str, strict: bool) -> None:
+    """Compare ``base_sha256`` of two fingerprints: a warning (AdapterFileError when ``strict``) when
+    both have one and they differ; nothing to check for a file written without it."""
+    want, have = expected.get("base_sha256"), actual.get("base_sha256")
+    if want is None or have is None or want == have:
+        return
+    msg = (f"{where}: the adapted layers' base weights differ from those the adapter was trained on "
+           f"(base_sha256 {have[:16]}... here, {want[:16]}... in the file): another checkpoint of this architecture?")
+    if strict:
+        raise AdapterFileError(msg)
+    warnings.warn(msg + " Loading anyway; pass strict_base=True to refuse.", UserWarning, stacklevel=3)
+
+
+# float dtypes a file tensor may widen into exactly (every value representable, no rounding)
+_EXACT_WIDENING = {torch.float16: (torch.float32, torch.float64), torch.bfloat16: (torch.float32, torch.float64),
+                   torch.float32: (torch.float64,)}
+
+
+def check_dtype(key: str, got: torch.dtype, want: torch.dtype, where: str) -> None:
+    """A file tensor loads when its dtype is the model tensor's, or a float type that widens into it
+    exactly (float16/bfloat16 -> float32/float64, float32 -> float64); anything else (an integer
+    tensor for a float factor, a float32 file into a float16 model) would be cast silently: refuse."""
+    if got != want and want not in _EXACT_WIDENING.get(got, ()):
+        raise AdapterFileError(f"{where}: tensor {key!r} is {str(got).replace('torch.', '')}, the model holds "
+                               f"{str(want).replace('torch.', '')}; loading would cast it")
+
+
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise AdapterFileError(f"{path}: missing adapter weights file")
@@ -120,11 +152,13 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise AdapterFileError(f"{path}: unreadable or truncated safetensors file ({e})") from e
 
 
-def load_adapter(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
+def load_adapter(model: nn.Module, directory: str | os.PathLike, strict_base: bool = False) -> nn.Module:
     """Inject the adapter described in ``directory`` into ``model`` and load its weights.
 
-    If ``model`` already carries adapters their config must equal the file's. Raises
+    If ``model`` already carries adapters their config must equal the file's; merged ones are
+    unmerged, loaded and merged again (so a later ``unmerge`` returns the base). Raises
     AdapterFileError (naming file, layer or tensor) and leaves ``model`` unchanged on any mismatch.
+    strict_base: refuse (instead of warn) when the base weights' digest differs from the file's.
     """
     directory = Path(directory)
     doc = read_adapter_config(directory)
@@ -146,7 +180,7 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
                                    f"{(doc.get('metadata') or {}).get('task', '?')!r}), this model is a "
                                    f"{type(model).__name__}")
         p = plan(model, cfg)
-        compare_fingerprints(doc["fingerprint"], fingerprint(model, p), str(directory / CONFIG_NAME))
+        compare_fingerprints(doc["fingerprint"], fingerprint(model, p, digest=False), str(directory / CONFIG_NAME))
         flags = {n: prm.requires_grad for n, prm in model.named_parameters()}
         inject(model, cfg)
     else:
@@ -165,21 +199,29 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
             if tuple(v.shape) != tuple(targets[k].shape):
                 raise AdapterFileError(f"{directory / WEIGHTS_NAME}: tensor {k!r} has shape {list(v.shape)}, "
                                        f"the model expects {list(targets[k].shape)}")
+            check_dtype(k, v.dtype, targets[k].dtype, str(directory / WEIGHTS_NAME))
+        # the digest inject() recorded before any update touched the base
+        check_base_digest(doc["fingerprint"], injection_state(model).fingerprint, str(directory / CONFIG_NAME),
+                          strict_base)
     except AdapterFileError:
         if injected_here:
             _remove_adapters(model, flags)
         raise
+    # merged layers hold W + dW_old: take dW_old out before the factors change, fold dW_new in after
+    merged = [layer for _, layer in adapter_layers(model) if layer.merged]
+    for layer in merged:
+        layer.unmerge()
     with torch.no_grad():
         for k, v in tensors.items():
             targets[k].copy_(v)
+    for layer in merged:
+        layer.merge()
     return model
 
 
 def _remove_adapters(model: nn.Module, flags: dict[str, bool]) -> None:
     """Undo a fresh injection without merging (used when a load is refused)."""
-    for name, layer in list(adapter_layers(model)):
-        parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, child, layer.base_layer)
+    swap_modules(model, [(layer, layer.base_layer) for _, layer in adapter_layers(model)])
     release_frozen_norms(model)
     delattr(model, STATE_ATTR)
     for n, prm in model.named_parameters():

@@ -94,13 +94,15 @@ def _adapter_modules(model: nn.Module) -> list:
     return [layer for _, layer in adapter_layers(model)]
 
 
-def orthogonality_errors(model: nn.Module) -> dict[str, float]:
-    """||F^T F - I||_F per regularised factor, keyed ``layer.factor_index`` (for diagnostics)."""
-    out = {}
+def orthogonality_sq_error(factors: list[torch.Tensor], dtype: torch.dtype = torch.float64) -> float:
+    """sum over ``factors`` (each ``n x rows x R``, R rank vectors as columns) and their blocks of
+    ||F^T F - I_R||_F^2, computed in ``dtype`` without autograd; the one measurement diagnostics
+    and spectra report (training uses ``orthogonal_penalty``'s fused path)."""
+    total = 0.0
     with torch.no_grad():
-        for name, layer in adapter_layers(model):
-            for i, f in enumerate(layer.regularized_factors(getattr(layer, "regularize", []))):
-                gram = f.transpose(1, 2) @ f - torch.eye(f.shape[-1], dtype=f.dtype, device=f.device)
-                for j, v in enumerate(gram.flatten(1).norm(dim=1).tolist()):
-                    out[f"{name}.{i}.{j}"] = v
-    return out
+        for f in factors:
+            f = f.detach().to(dtype)
+            gram = f.transpose(1, 2) @ f
+            gram.diagonal(dim1=1, dim2=2).sub_(1.0)
+            total += float(gram.square().sum())
+    return total

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..adapters import adapter_layers
+from ..adapters.regularizer import orthogonality_sq_error
 
 UP_FACTORS = ("B", "U")
 
@@ -82,12 +83,7 @@ def layer_orthogonality_errors(model: nn.Module) -> dict[str, float]:
             factors = layer.regularized_factors(getattr(layer, "regularize", []))
             if not factors:
                 continue
-            total = 0.0
-            for f in factors:  # n x rows x R
-                f = f.detach().float()
-                gram = f.transpose(1, 2) @ f
-                gram.diagonal(dim1=1, dim2=2).sub_(1.0)
-                total += float(gram.square().sum())
+            total = orthogonality_sq_error(factors, torch.float32)
             out[f"orth_error/{name}"] = math.sqrt(total)
     if out:
         values = list(out.values())

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ..adapters import adapter_layers
+from ..adapters.regularizer import orthogonality_sq_error
 from ..adapters.base import AdapterLayer
 
 EPS = float(np.finfo(np.float64).eps)
@@ -128,12 +129,7 @@ def orthogonality_error(layer: AdapterLayer) -> tuple[float, str]:
     factors, kinds = _measured_factors(layer)
     if not factors:
         return math.nan, ""
-    total = 0.0
-    for f in factors:  # n x rows x R
-        f = f.detach().double()
-        gram = f.transpose(1, 2) @ f - torch.eye(f.shape[-1], dtype=f.dtype, device=f.device)
-        total += float(gram.square().sum())
-    return math.sqrt(total), kinds
+    return math.sqrt(orthogonality_sq_error(factors, torch.float64)), kinds
 
 
 def layer_spectra(name: str, layer: AdapterLayer, energy: float = DEFAULT_ENERGY) -> list[Spectrum]:

@@ -20,6 +20,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..jsonl import read_jsonl
+from .images import open_rgb
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -114,10 +115,7 @@ class CaptionedImages(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         path, caption = self.pairs[index]
-        try:
-            image = Image.open(path).convert("RGB")
-        except OSError as e:
-            raise OSError(f"{path}: cannot read image ({e})") from e
+        image = open_rgb(path)  # a truncated or unreadable file raises naming it
         rng = random.Random(int(torch.randint(0, 2**31 - 1, ()).item()))
         flip = self.random_flip and rng.random() < 0.5
         image, original, (top, left) = resize_crop_flip(image, self.resolution, self.center_crop, flip, rng)
@@ -149,7 +147,7 @@ class PromptSeeds(Dataset):
         sample = {"prompt": caption, "seed": seed,
                   "id": f"{path.stem if path else 'prompt'}_{index:04d}_seed{seed}"}
         if self.has_images:
-            image, _, _ = resize_crop_flip(Image.open(path).convert("RGB"), self.resolution, True, False,
+            image, _, _ = resize_crop_flip(open_rgb(path), self.resolution, True, False,
                                            random.Random(0))
             sample["image"] = to_tensor(image)
         return sample

@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
+from . import images
+
 
 class NYUDataError(ValueError):
     """A data file or split line that cannot be read as NYU RGB-D, named in the message."""
@@ -86,13 +88,13 @@ def scene_holdout(scenes: list[str], fraction: float, seed: int = 0, where: str 
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """``H x W x 3`` uint8 RGB; a missing or unreadable file is an error naming it."""
+    """``H x W x 3`` uint8 RGB; a missing, truncated or unreadable file is an error naming it."""
     if not path.is_file():
         raise FileNotFoundError(f"NYU image {str(path)!r} does not exist")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise NYUDataError(f"NYU image {str(path)!r} could not be decoded")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        return images.read_rgb(path)
+    except images.ImageReadError as e:
+        raise NYUDataError(f"NYU image: {e}") from e
 
 
 def read_depth_png(path: Path, scale: float = 1000.0) -> np.ndarray:
@@ -122,6 +124,11 @@ class NYUSyncDataset(Dataset):
         if indices is not None:  # a part of the list, e.g. the rooms of a validation hold-out
             self.rows = [self.rows[int(i)] for i in indices]
         self.depth_scale = depth_scale
+        # every listed file must exist now, not when an epoch reaches it
+        missing = [str(self.root / f) for row in self.rows for f in row[:2] if not (self.root / f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"NYU split file {str(split_file)!r}: {len(missing)} listed file(s) missing "
+                                    f"under {str(self.root)!r}, first: {', '.join(missing[:3])}")
 
     def __len__(self) -> int:
         return len(self.rows)

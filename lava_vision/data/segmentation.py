@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from .augment import seeded_compose
+from .images import read_gray, read_rgb
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -91,18 +92,11 @@ def binarize_mask(mask: np.ndarray, threshold: int = 128) -> np.ndarray:
 
 def read_pair(image_path: Path, mask_path: Path, threshold: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 H x W x 3 and a {0, 1} uint8 H x W mask (``binarize_mask``)."""
-    import cv2
-
-    image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"unreadable image file: {image_path}")
-    mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise ValueError(f"unreadable mask file: {mask_path}")
+    image, mask = read_rgb(image_path), read_gray(mask_path)  # truncated / unreadable files raise
     if image.shape[:2] != mask.shape:
         raise ValueError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is "
                          f"{image.shape[1]}x{image.shape[0]} (W x H)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), binarize_mask(mask, threshold)
+    return image, binarize_mask(mask, threshold)
 
 
 def holdout(pairs: list[tuple[Path, Path]], fraction: float, seed: int = 0

@@ -4,19 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """An image file as ``H x W x 3`` uint8 RGB (grey images get three equal channels, alpha is dropped)."""
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"{path}: not a readable image file")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def list_images(file_or_folder: str | os.PathLike) -> list[Path]:

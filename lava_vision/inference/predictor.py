@@ -26,7 +26,7 @@ from ..train.build import autocast, build_base, load_trained
 from ..train.config import RunConfig
 from ..train.recipe import load_recipe
 from ..zoo.preprocess import Preprocess
-from .inputs import read_rgb
+from ..data.images import read_rgb
 from .results import BinaryMask, ClassProbabilities, DepthMap, GeneratedImage
 
 

@@ -47,6 +47,8 @@ def resize_probabilities(prob: torch.Tensor, size: tuple[int, int], what: str = 
 def iou_dice(pred: torch.Tensor, gt: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image IoU (Jaccard) and Dice of ``pred > threshold``; an image whose prediction and
     ground truth are both empty scores 1 (nothing to find, nothing found). Returns (B, B)."""
+    # kept by hand: torchmetrics.functional.segmentation.mean_iou / dice_score give NaN for an image
+    # with empty prediction and ground truth (this field's convention scores it 1) and count in float32
     p, g = _binary(pred, gt, threshold)
     inter = (p & g).sum(dim=(1, 2)).double()
     union = (p | g).sum(dim=(1, 2)).double()

@@ -6,7 +6,8 @@
     zoo.verify()                 # every entry's sha256s
 
 Publishing (``tools/publish.py``) and the optional Hub mirror (``zoo.hub``) live in submodules.
-The zoo folder is ``$LAVA_VISION_ZOO`` or this checkout's ``zoo/``; every function takes ``root=``.
+The zoo folder is ``root=`` (every function takes it; ``--zoo-root`` in the tools), else
+``$LAVA_VISION_ZOO``, else this checkout's ``zoo/``, else the entries shipped in the installed package.
 """
 from .index import ZooError, format_table, read_index, verify, zoo_root
 from .index import list_entries as list  # noqa: A001  (zoo.list() reads naturally; builtins unaffected elsewhere)

@@ -1,11 +1,13 @@
 """The model card of a zoo entry: ``README.md`` with YAML front matter (machine-readable facts)
-and a Markdown body (what it is, metrics table, how to use and reproduce it, license, citation)."""
+and a Markdown body (what it is, metrics table, how to use and reproduce it, license, citation),
+written and parsed by ``huggingface_hub.ModelCard`` (the Hub's own card format)."""
 from __future__ import annotations
 
 import math
 import re
 
 import yaml
+from huggingface_hub import ModelCard, ModelCardData
 
 from .index import ZooError
 
@@ -60,15 +62,16 @@ def render_card(name: str, facts: dict, preprocess: str, extra_metrics: list[dic
     missing = [k for k in FIELDS if k not in facts]
     if missing:
         raise ZooError(f"model card of {name!r}: missing facts {missing}")
-    front = yaml.safe_dump({k: facts[k] for k in FIELDS}, sort_keys=False, allow_unicode=True, width=1000)
+    data = ModelCardData(**{k: facts[k] for k in FIELDS})
     samples = facts["eval_max_samples"] or "all"
     rows = "\n".join(f"| {k} | {TABLE_FORMAT.format(v)} |" for k, v in facts["metrics"].items())
     subsets = "".join(
         f"\nOn the first {s['max_samples']} samples of split `{s['split']}` (a quick check the tests reproduce): "
         + ", ".join(f"{k} {TABLE_FORMAT.format(v)}" for k, v in s["metrics"].items()) + ".\n"
         for s in extra_metrics)
-    return f"""---
-{front}---
+    return str(ModelCard(f"""---
+{data.to_yaml()}
+---
 
 # {name}
 
@@ -119,20 +122,16 @@ and `{{repo}}/...` and resolved on load); `metrics.json` holds the evaluation.
 ```bibtex
 {facts['citation']}
 ```
-"""
+"""))
 
 
 def read_front_matter(text: str, where: str) -> dict:
-    match = re.match(r"^---\n(.*?)\n---\n", text, re.S)
-    if not match:
+    if not re.match(r"^---\n(.*?)\n---\n", text, re.S):
         raise ZooError(f"{where}: no YAML front matter")
     try:
-        doc = yaml.safe_load(match.group(1))
-    except yaml.YAMLError as e:
-        raise ZooError(f"{where}: bad YAML front matter ({e})") from e
-    if not isinstance(doc, dict):
-        raise ZooError(f"{where}: front matter is not a mapping")
-    return doc
+        return ModelCard(text).data.to_dict()
+    except (ValueError, yaml.YAMLError) as e:
+        raise ZooError(f"{where}: bad YAML front matter or not a mapping ({e})") from e
 
 
 def table_metrics(text: str) -> dict[str, float]:

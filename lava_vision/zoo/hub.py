@@ -1,6 +1,6 @@
 """Optional Hugging Face Hub mirror: one model repo per zoo entry holding the entry's files plus
-``zoo_entry.json`` (its index record, with every file's sha256). The local zoo never needs it;
-``huggingface_hub`` is imported only here, only when called (``pip install lava-vision[hub]``).
+``zoo_entry.json`` (its index record, with every file's sha256). The local zoo never needs it
+(nor the network).
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .index import ZooError, check_name, get_entry, locked, read_index, verify, verify_files, zoo_root
+from .index import (ZooError, check_file_records, check_name, get_entry, locked, read_index, verify, verify_files,
+                    zoo_root)
 from .publish import _swap_in
 
 ENTRY_FILE = "zoo_entry.json"
@@ -56,9 +57,17 @@ def pull(repo_id: str, name: str | None = None, *, root: str | os.PathLike | Non
         record_path = local / ENTRY_FILE
         if not record_path.is_file():
             raise ZooError(f"hub repo {repo_id}: no {ENTRY_FILE}; not a lava-vision zoo entry")
-        entry = json.loads(record_path.read_text())
-        name = check_name(name or entry.pop("name", ""))
+        where = f"hub repo {repo_id}: {ENTRY_FILE}"
+        try:
+            entry = json.loads(record_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ZooError(f"{where}: not valid JSON ({e})") from e
+        if not isinstance(entry, dict):
+            raise ZooError(f"{where}: not a JSON object")
+        name = check_name(name or str(entry.pop("name", "")))
         entry.pop("name", None)
+        # the record is as untrusted as the files: check every name before building a path from it
+        check_file_records(entry.get("files"), where)
         root = zoo_root(root)
         with locked(root):
             staged = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.tmp-"))
@@ -66,8 +75,9 @@ def pull(repo_id: str, name: str | None = None, *, root: str | os.PathLike | Non
             try:
                 for fname in entry["files"]:
                     src = local / fname
-                    if not src.is_file():
-                        raise ZooError(f"hub repo {repo_id}: file {fname} listed in {ENTRY_FILE} is missing")
+                    if src.is_symlink() or not src.is_file():
+                        raise ZooError(f"hub repo {repo_id}: file {fname} listed in {ENTRY_FILE} is missing "
+                                       "(or not a plain file)")
                     shutil.copy2(src, staged / fname)
                 verify_files(staged, entry["files"], f"hub repo {repo_id}")
                 index = read_index(root)

@@ -24,20 +24,36 @@ from ..adapters.io import atomic_write_bytes
 FORMAT = "lava-vision-zoo"
 INDEX_NAME = "index.json"
 ROOT_ENV = "LAVA_VISION_ZOO"
+SHIPPED_DIR = "shipped_zoo"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# the files an entry may hold (tools/publish.py writes exactly these); an index record or a
+# downloaded zoo_entry.json naming anything else is refused, so no name can point outside the folder
+ENTRY_FILES = ("README.md", "adapter.safetensors", "adapter_config.json", "config.json", "metrics.json")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ZooError(ValueError):
     """A zoo entry that cannot be published, verified or loaded; the message names entry and file."""
 
 
+def shipped_root() -> Path:
+    """Where an installed (non-editable) package keeps the entries shipped with it: setup.py copies
+    the checkout's ``zoo/`` to ``lava_vision/shipped_zoo`` in the wheel. Read-only by convention."""
+    return Path(__file__).resolve().parents[1] / SHIPPED_DIR
+
+
 def zoo_root(root: str | os.PathLike | None = None) -> Path:
-    """``root``, else ``$LAVA_VISION_ZOO``, else the ``zoo/`` folder of this checkout."""
+    """The zoo folder: ``root`` (``--zoo-root`` of the tools), else ``$LAVA_VISION_ZOO``, else the
+    ``zoo/`` folder of this checkout when the package runs from one (source or editable install),
+    else the entries shipped inside the installed package (``shipped_root``)."""
     if root is not None:
         return Path(root)
     if os.environ.get(ROOT_ENV):
         return Path(os.environ[ROOT_ENV])
-    return Path(__file__).resolve().parents[2] / "zoo"
+    checkout = Path(__file__).resolve().parents[2] / "zoo"
+    if (checkout / INDEX_NAME).is_file() or not shipped_root().is_dir():
+        return checkout
+    return shipped_root()
 
 
 def check_name(name: str) -> str:
@@ -45,6 +61,22 @@ def check_name(name: str) -> str:
         raise ZooError(f"zoo entry name {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-', "
                        "starting with a letter or digit")
     return name
+
+
+def check_file_records(files: object, where: str) -> dict[str, dict]:
+    """``files`` of an index record, checked before any path is built from it: a mapping from one of
+    ``ENTRY_FILES`` (so never absolute, with a separator or ``..``) to ``{"sha256": 64 hex, "size": int}``."""
+    if not isinstance(files, dict) or not files:
+        raise ZooError(f"{where}: 'files' must be a non-empty mapping of file name -> sha256/size")
+    for fname, rec in files.items():
+        if not isinstance(fname, str) or fname not in ENTRY_FILES:
+            raise ZooError(f"{where}: file name {fname!r} refused: an entry holds only {', '.join(ENTRY_FILES)} "
+                           "(no paths, separators or '..')")
+        if (not isinstance(rec, dict) or not isinstance(rec.get("sha256"), str) or not SHA256_RE.match(rec["sha256"])
+                or not isinstance(rec.get("size"), int) or isinstance(rec["size"], bool) or rec["size"] < 0):
+            raise ZooError(f"{where}: record of file {fname!r} must be {{'sha256': 64 hex digits, 'size': bytes}}, "
+                           f"got {rec!r}")
+    return files
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -91,6 +123,9 @@ def locked(root: str | os.PathLike | None = None) -> Iterator[Path]:
     """Hold the zoo's writer lock (one publisher / puller at a time): a flock on the folder itself,
     so no lock file is left in the zoo."""
     root = zoo_root(root)
+    if root.resolve() == shipped_root():
+        raise ZooError(f"{root} holds the entries shipped inside the installed package; publish or pull into "
+                       f"your own zoo folder: --zoo-root DIR or ${ROOT_ENV}=DIR")
     root.mkdir(parents=True, exist_ok=True)
     fd = os.open(root, os.O_RDONLY)
     try:
@@ -111,6 +146,7 @@ def get_entry(name: str, root: str | os.PathLike | None = None) -> dict:
 
 def verify_files(directory: Path, files: dict[str, dict], where: str) -> None:
     """Every listed file present with its size and sha256, and nothing unlisted; raise naming the file."""
+    check_file_records(files, where)
     if not directory.is_dir():
         raise ZooError(f"{where}: folder {directory} is missing")
     for fname, rec in files.items():

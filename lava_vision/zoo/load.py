@@ -2,7 +2,6 @@
 weights' digest, inject and load the adapter. Any failure raises before a model is returned."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ import torch
 from torch import nn
 
 from ..adapters import AdapterFileError, load_adapter, read_adapter_config
+from ..adapters.injector import tensors_digest
 from ..train.config import RunConfig
 from .index import ZooError, get_entry, verify_files, zoo_root
 from .portable import from_portable
@@ -60,14 +60,7 @@ class ZooModel:
 def base_digest(model: nn.Module, skip: set[str] | frozenset[str] = frozenset()) -> str:
     """``weights-sha256:<hex>`` over the base's state dict (names, dtypes, shapes, bytes), without
     ``skip`` (the modules_to_save tensors the adapter file replaces, e.g. a new random head)."""
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
-        if k in skip:
-            continue
-        t = v.detach().to("cpu").contiguous()
-        h.update(f"{k}|{t.dtype}|{list(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return f"weights-sha256:{h.hexdigest()}"
+    return f"weights-sha256:{tensors_digest((k, v) for k, v in sorted(model.state_dict().items()) if k not in skip)}"
 
 
 def digest_skip(adapter_doc: dict) -> set[str] | None:

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ...data.augment import seeded_compose
+from ...data.images import read_rgb
 from .config import ClassificationDataConfig, ClassificationModelConfig
 
 SOURCES = ("cifar10", "cifar100", "imagefolder", "procedural")
@@ -70,12 +71,7 @@ class FolderDataset(Dataset):
 
 
 def _read_rgb(path: str) -> np.ndarray:
-    import cv2
-
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"{path}: unreadable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return read_rgb(path)  # a truncated or unreadable file raises naming it
 
 
 def build_dataset(data_cfg: ClassificationDataConfig, model_cfg: ClassificationModelConfig,

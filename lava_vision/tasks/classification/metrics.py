@@ -31,6 +31,8 @@ class ConfusionMatrix(MulticlassConfusionMatrix):
     def compute(self) -> dict[str, torch.Tensor]:
         counts = super().compute()
         self.matrix = counts.detach().cpu().clone()
+        # not MulticlassAccuracy(average="macro"): it also averages in a class that is predicted but
+        # absent from the targets (recall 0), unlike balanced accuracy (sklearn), which this is
         support = counts.sum(dim=1)
         present = support > 0
         recall = counts.diagonal()[present].float() / support[present].float()

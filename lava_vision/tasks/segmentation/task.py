@@ -175,11 +175,9 @@ class SegmentationTask:
 
 def _native_image(path: str, size: tuple[int, int]) -> torch.Tensor:
     """The image file as 3 x H x W float in [0, 1] (its own size, which ``size`` must be)."""
-    import cv2
+    from ...data.images import read_rgb
 
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"unreadable image file: {path}")
-    if bgr.shape[:2] != tuple(size):
-        raise ValueError(f"image {path} is {bgr.shape[1]}x{bgr.shape[0]} but its mask is {size[1]}x{size[0]} (W x H)")
-    return torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).permute(2, 0, 1).float() / 255
+    rgb = read_rgb(path)  # a truncated / unreadable file raises, naming it
+    if rgb.shape[:2] != tuple(size):
+        raise ValueError(f"image {path} is {rgb.shape[1]}x{rgb.shape[0]} but its mask is {size[1]}x{size[0]} (W x H)")
+    return torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255
