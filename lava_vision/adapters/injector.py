@@ -81,10 +81,23 @@ class InjectionState:
     layers: list | None = None  # the adapter modules, in model order (for per-step loops)
 
 
+# Key, in a base layer's __dict__ (not a registered submodule), of the merged adapter that
+# ``merge`` swapped the base layer in for; ``unmerge`` swaps the adapter back.
+MERGED_ATTR = "_lava_merged_adapter"
+
+
 def adapter_layers(model: nn.Module) -> Iterator[tuple[str, AdapterLayer]]:
+    """(name, adapter) in model order, including merged adapters swapped out by ``merge``."""
     for name, module in model.named_modules():
         if isinstance(module, AdapterLayer):
             yield name, module
+        elif MERGED_ATTR in module.__dict__:
+            yield name, module.__dict__[MERGED_ATTR]
+
+
+def _put(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
 
 
 def _expanded_patterns(cfg: AdapterConfig) -> tuple[list[str], list[str], list[str], dict[str, str], dict]:
@@ -282,22 +295,31 @@ def injection_state(model: nn.Module) -> InjectionState:
 
 
 def merge(model: nn.Module) -> None:
-    """Fold every update into its base weight; forward then costs what the base costs."""
-    for _, layer in adapter_layers(model):
+    """Fold every update into its base weight and put the base layer back in the adapter's place,
+    so forward runs the base model's own modules (no wrapper call per layer); ``unmerge``
+    restores the adapters. While merged, the adapter factors are not in ``model.parameters()``
+    or ``model.state_dict()`` (``adapter_layers`` and ``save_adapter`` still find them)."""
+    for name, layer in list(adapter_layers(model)):
         layer.merge()
+        if model.get_submodule(name) is layer:
+            layer.base_layer.__dict__[MERGED_ATTR] = layer
+            _put(model, name, layer.base_layer)
 
 
 def unmerge(model: nn.Module) -> None:
-    for _, layer in adapter_layers(model):
+    for name, layer in list(adapter_layers(model)):
         layer.unmerge()
+        if model.get_submodule(name) is not layer:
+            del layer.base_layer.__dict__[MERGED_ATTR]
+            _put(model, name, layer)
 
 
 def unload(model: nn.Module) -> nn.Module:
     """Merge and replace every adapter by its base layer: a plain model, no adapter modules left."""
     for name, layer in list(adapter_layers(model)):
         layer.merge()
-        parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, child, layer.base_layer)
+        layer.base_layer.__dict__.pop(MERGED_ATTR, None)
+        _put(model, name, layer.base_layer)
     if hasattr(model, STATE_ATTR):
         delattr(model, STATE_ATTR)
     return model

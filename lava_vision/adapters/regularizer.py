@@ -73,8 +73,14 @@ class _GroupPenalty(torch.autograd.Function):
         return (None, None, None, None, *grads)
 
 
-@functools.lru_cache(maxsize=64)
 def _eye(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    if torch.compiler.is_compiling():  # a constant in the graph; a cache lookup would not trace
+        return torch.eye(n, dtype=dtype, device=device)
+    return _cached_eye(n, dtype, device)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_eye(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.eye(n, dtype=dtype, device=device)
 
 
