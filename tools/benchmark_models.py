@@ -12,6 +12,7 @@ AdamW step) of:
   (CP convs, orthogonal regulariser in the step), all three on the same layers at the same rank
   (the task preset's layers that PEFT can adapt);
 * ``recipe``: the task recipe's own adapter setting (tasks/*.py), with its regulariser;
+* ``lava-tuned`` (``--tune``): ``lava`` with each CP conv's path measured (adapters.autotune);
 
 eager and under ``torch.compile``, and prints the median step time, peak memory (CUDA) or the
 activation memory saved for backward (CPU), and ratios to PEFT LoRA and to the frozen base.
@@ -33,7 +34,8 @@ import torch
 from torch import nn
 
 from benchmark_model_zoo import SPECS, ModelSpec
-from lava_vision.adapters import AdapterConfig, inject, orthogonal_penalty, plan, train_mode
+from lava_vision.adapters.autotune import tune_conv_paths
+from lava_vision.adapters import AdapterConfig, inject, merge, orthogonal_penalty, plan, train_mode, unload
 
 ROOT = Path(__file__).resolve().parents[1]
 PEFT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)  # layer types PEFT's LoRA adapts
@@ -53,7 +55,7 @@ def common_targets(model: nn.Module, preset: str, rank: int) -> list[str]:
     return [r.name for r in rows if type(model.get_submodule(r.name)) in PEFT_TYPES]
 
 
-def build_candidates(spec: ModelSpec, quick: bool, rank: int, device, dtype) -> dict[str, tuple[nn.Module, bool]]:
+def build_candidates(spec: ModelSpec, quick: bool, rank: int, device, dtype, tune: bool = False) -> dict[str, tuple[nn.Module, bool]]:
     """name -> (model on device, uses the orthogonal regulariser)."""
     torch.manual_seed(0)
     base = spec.build(quick).to(device, dtype)
@@ -83,6 +85,11 @@ def build_candidates(spec: ModelSpec, quick: bool, rank: int, device, dtype) -> 
     m = copy.deepcopy(base)
     inject(m, recipe)
     out["recipe"] = (m, recipe.method == "lava" and recipe.lam > 0)
+    if tune:  # LAVA with each CP conv's path measured on this device and input (autotune)
+        m = copy.deepcopy(out["lava"][0])
+        batch = spec.batch(quick, device, dtype)
+        tune_conv_paths(m, lambda: spec.loss(m, batch))
+        out["lava-tuned"] = (m, True)
     for name, (m, _) in out.items():
         if name != "peft-lora":
             train_mode(m)
@@ -154,15 +161,29 @@ def regulariser_share(model: nn.Module, step_s: float, device, repeats: int) -> 
     return bench({"reg": reg}, device, repeats, 2)["reg"] / step_s
 
 
+def merged_inference(cands: dict, spec: ModelSpec, batch: dict, device, repeats: int) -> str:
+    """Inference of LAVA merged (adapters swapped out) and merged + unloaded, against the base."""
+    merged = copy.deepcopy(cands["lava"][0]).eval()
+    merge(merged)
+    unloaded = unload(copy.deepcopy(merged))
+    base = cands["frozen"][0].eval()
+    runs = {k: (lambda m=m: spec.loss(m, batch)) for k, m in
+            {"base": base, "merged": merged, "unloaded": unloaded}.items()}
+    with torch.no_grad():
+        t = bench(runs, device, repeats, 2)
+    base.train()
+    return (f"  [infer] base {t['base'] * 1e3:.1f} ms; merged / base {t['merged'] / t['base']:.3f}; "
+            f"merged+unload / base {t['unloaded'] / t['base']:.3f}")
+
+
 def run_model(spec: ModelSpec, args, device, dtype) -> list[str]:
-    cands = build_candidates(spec, args.quick, args.rank, device, dtype)
+    cands = build_candidates(spec, args.quick, args.rank, device, dtype, args.tune)
     batch = spec.batch(args.quick, device, dtype)
     n_layers = sum(1 for n, _ in cands["peft-lora"][0].named_modules() if n.endswith("lora_A"))
     lines = [f"\n{spec.name}: {spec.describe(args.quick)}, dtype {str(dtype)[6:]}, rank {args.rank}, "
              f"{n_layers} layers adapted alike by peft-lora / flat-lora / lava"]
     print(lines[0], flush=True)
-    modes = ["eager"] + (["compiled"] if args.compile else [])
-    for mode in modes:
+    for mode in args.modes:
         names = [n for n in cands if mode == "eager" or n in args.compile_candidates]
         steps = {n: make_step(cands[n][0], spec, batch, cands[n][1], mode == "compiled") for n in names}
         mem = {n: memory(steps[n], cands[n][0], device) if mode == "eager" or device.type == "cuda" else float("nan")
@@ -171,13 +192,16 @@ def run_model(spec: ModelSpec, args, device, dtype) -> list[str]:
         mem_label = "peak MiB" if device.type == "cuda" else "saved MiB"
         block = [f"  [{mode}] {'candidate':<10} {'step ms':>9} {'/peft':>7} {'/frozen':>8} {mem_label:>10}"]
         for n in names:
-            block.append(f"  [{mode}] {n:<10} {t[n] * 1e3:9.1f} {t[n] / t['peft-lora']:7.3f} "
-                         f"{t[n] / t['frozen']:8.3f} {mem[n] / 2**20:10.1f}")
+            ratio = {k: f"{t[n] / t[k]:.3f}" if k in t else "n/a" for k in ("peft-lora", "frozen")}
+            block.append(f"  [{mode}] {n:<10} {t[n] * 1e3:9.1f} {ratio['peft-lora']:>7} {ratio['frozen']:>8} "
+                         f"{mem[n] / 2**20:10.1f}")
         if mode == "eager":
             for n in ("lava", "recipe"):
                 if cands[n][1]:
                     share = regulariser_share(cands[n][0], t[n], device, args.repeats)
                     block.append(f"  [{mode}] regulariser fwd+bwd of {n}: {100 * share:.2f}% of its step")
+        if mode == "eager" and "lava" in names:
+            block.append(merged_inference(cands, spec, batch, device, args.repeats))
         print("\n".join(block), flush=True)
         lines += block
     return lines
@@ -191,16 +215,18 @@ def main() -> None:
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=None, help="timed steps per candidate (default 5 quick, 20)")
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--no-compile", dest="compile", action="store_false", help="eager only")
+    ap.add_argument("--modes", default="eager,compiled", help="eager and/or compiled (torch.compile, inductor)")
     ap.add_argument("--compile-candidates", default="frozen,peft-lora,lava",
                     help="candidates also timed under torch.compile (each compiles its own graphs)")
     ap.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: bf16 for SDXL on CUDA)")
+    ap.add_argument("--tune", action="store_true", help="add lava-tuned: CP conv paths picked by measurement")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     args.repeats = args.repeats or (5 if args.quick else 20)
     args.compile_candidates = args.compile_candidates.split(",")
+    args.modes = args.modes.split(",")
     device = torch.device(args.device)
     print(f"device={device} quick={args.quick} torch={torch.__version__} threads={torch.get_num_threads()} "
           f"rank={args.rank} repeats={args.repeats}; step = forward + backward + AdamW step; "
