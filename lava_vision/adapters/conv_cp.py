@@ -72,7 +72,9 @@ def choose_path(conv: _ConvNd, rank: int, device_type: str = "cuda") -> str:
     if isinstance(conv, _ConvTransposeNd):
         # measured on an H200 (DPT reassemble k4s4): kernel 1.38x vs factored 1.61x of the base
         # step in fp32, 1.28x vs 1.24x in bf16, so the kernel path is never more than 3% behind
-        return "kernel" if device_type == "cuda" or kernel_cost <= two_cost else "two_conv"
+        # on CPU (benchmarks/cpu_layers.txt, same layer): factored 1.15x, two_conv 1.49x, kernel 1.79x
+        factored_cost = 3 * rank * (c_in + g * k + c_out * stride)
+        return "kernel" if device_type == "cuda" or kernel_cost <= factored_cost else "factored"
     if k == 1:
         return "two_conv" if two_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
     factored_cost = 3 * rank * (c_in * stride + g * k + c_out)
