@@ -38,7 +38,9 @@ PATHS = ("kernel", "factored", "two_conv")
 # Measured break-evens (see choose_path and tools/benchmark_adapters.py): a low-rank path wins
 # when its extra FLOPs are below this fraction of the weight-gradient conv the kernel path pays.
 FACTORED_FLOP_RATIO = 0.5
-# On CPU the three-conv path wins over two_conv when its FLOPs are below this fraction of them.
+# On CPU the three-conv path is taken over two_conv when its FLOPs are below this fraction of
+# two_conv's. Not calibrated: benchmarks/cpu_layers.txt (a shared 2-core machine, ~20% noise)
+# could not separate the two on ResNet-50 / DPT k x k shapes; adapters.autotune measures instead.
 TWO_CONV_FLOP_RATIO = 0.5
 
 
@@ -58,7 +60,7 @@ def choose_path(conv: _ConvNd, rank: int, device_type: str = "cuda") -> str:
     launches) unless the kernel itself is tiny. For k x k kernels, measured side by side in
     tools/benchmark_adapters.py: on an H200 the launch-bound ``factored`` path won
     (benchmarks/h200_*.txt: ``two_conv`` no faster on ResNet-50 shapes, up to 1.5x slower on the
-    DPT head); on CPU the FLOP counts decide (benchmarks/cpu_*.txt).
+    DPT head); on CPU the FLOP counts decide (benchmarks/cpu_layers.txt).
     """
     w = conv.weight
     out_mode, in_mode = conv_modes(conv)
@@ -71,7 +73,7 @@ def choose_path(conv: _ConvNd, rank: int, device_type: str = "cuda") -> str:
     two_cost = 3 * rank * (c_in * k + c_out)
     if isinstance(conv, _ConvTransposeNd):
         # measured on an H200 (DPT reassemble k4s4): kernel 1.38x vs factored 1.61x of the base
-        # step in fp32, 1.28x vs 1.24x in bf16, so the kernel path is never more than 3% behind
+        # step in fp32, 1.28x vs 1.24x in bf16, so the kernel path is never more than 3% behind;
         # on CPU (benchmarks/cpu_layers.txt, same layer): factored 1.15x, two_conv 1.49x, kernel 1.79x
         factored_cost = 3 * rank * (c_in + g * k + c_out * stride)
         return "kernel" if device_type == "cuda" or kernel_cost <= factored_cost else "factored"
