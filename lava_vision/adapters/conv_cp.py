@@ -38,10 +38,6 @@ PATHS = ("kernel", "factored", "two_conv")
 # Measured break-evens (see choose_path and tools/benchmark_adapters.py): a low-rank path wins
 # when its extra FLOPs are below this fraction of the weight-gradient conv the kernel path pays.
 FACTORED_FLOP_RATIO = 0.5
-# On CPU the three-conv path is taken over two_conv when its FLOPs are below this fraction of
-# two_conv's. Not calibrated: benchmarks/cpu_layers.txt (a shared 2-core machine, ~20% noise)
-# could not separate the two on ResNet-50 / DPT k x k shapes; adapters.autotune measures instead.
-TWO_CONV_FLOP_RATIO = 0.5
 
 
 def conv_modes(conv: _ConvNd) -> tuple[int, int]:
@@ -60,7 +56,7 @@ def choose_path(conv: _ConvNd, rank: int, device_type: str = "cuda") -> str:
     launches) unless the kernel itself is tiny. For k x k kernels, measured side by side in
     tools/benchmark_adapters.py: on an H200 the launch-bound ``factored`` path won
     (benchmarks/h200_*.txt: ``two_conv`` no faster on ResNet-50 shapes, up to 1.5x slower on the
-    DPT head); on CPU the FLOP counts decide (benchmarks/cpu_layers.txt).
+    DPT head); on CPU ``two_conv`` (tools/benchmark_models.py, see below).
     """
     w = conv.weight
     out_mode, in_mode = conv_modes(conv)
@@ -79,9 +75,11 @@ def choose_path(conv: _ConvNd, rank: int, device_type: str = "cuda") -> str:
         return "kernel" if device_type == "cuda" or kernel_cost <= factored_cost else "factored"
     if k == 1:
         return "two_conv" if two_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
-    factored_cost = 3 * rank * (c_in * stride + g * k + c_out)
-    if device_type == "cuda" or factored_cost < two_cost * TWO_CONV_FLOP_RATIO:
+    if device_type == "cuda":
+        factored_cost = 3 * rank * (c_in * stride + g * k + c_out)
         return "factored" if factored_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
+    # CPU: whole-model steps (benchmarks/cpu_quick_*.txt) put the three-conv path 4-25% behind
+    # PEFT's two convs on ResNet / DPT k x k layers, and it saves one more map for backward
     return "two_conv" if two_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
 
 
