@@ -121,8 +121,15 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
+def clock_for(device) -> Callable[[], float]:
+    """CUDA: wall clock. CPU: this process's CPU time, which other jobs sharing the cores do not
+    inflate (exact for the compute with ``--threads 1``, where ATen and autograd run inline)."""
+    return time.perf_counter if device.type == "cuda" else time.process_time
+
+
 def bench(steps: dict[str, Callable[[], None]], device, repeats: int, warmup: int) -> dict[str, float]:
     """Median seconds per step of each candidate, interleaved round-robin."""
+    clock = clock_for(device)
     for fn in steps.values():
         for _ in range(warmup):
             fn()
@@ -130,10 +137,10 @@ def bench(steps: dict[str, Callable[[], None]], device, repeats: int, warmup: in
     for _ in range(repeats):
         for k, fn in steps.items():
             sync(device)
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
             sync(device)
-            times[k].append(time.perf_counter() - t0)
+            times[k].append(clock() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -229,6 +236,7 @@ def main() -> None:
     args.modes = args.modes.split(",")
     device = torch.device(args.device)
     print(f"device={device} quick={args.quick} torch={torch.__version__} threads={torch.get_num_threads()} "
+          f"clock={clock_for(device).__name__} "
           f"rank={args.rank} repeats={args.repeats}; step = forward + backward + AdamW step; "
           f"medians, interleaved")
     for name in args.models.split(","):
