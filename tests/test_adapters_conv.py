@@ -42,7 +42,7 @@ def randomise(a) -> None:
 
 
 @pytest.mark.parametrize("conv,shape", CASES, ids=lambda c: type(c).__name__ if isinstance(c, nn.Module) else "")
-@pytest.mark.parametrize("path", ["kernel", "factored"])
+@pytest.mark.parametrize("path", ["kernel", "factored", "two_conv"])
 def test_cp_paths_match_dense_reference(conv, shape, path):
     torch.manual_seed(0)
     conv = copy.deepcopy(conv).double()
@@ -113,3 +113,47 @@ def test_flat_lora_conv_matches_reshaped_matrix(path):
     assert torch.allclose(a(x), ref(x), rtol=1e-10, atol=1e-10)
     assert a.num_adapter_params() == 4 * (10 + 6 * 9)
     assert math.isclose(float(FlatLoRAConv(nn.Conv2d(6, 10, 3).double(), 4, 8, 2.0).delta_weight().abs().sum()), 0.0)
+
+
+class _ConvCalls(torch.overrides.TorchFunctionMode):
+    """Counts conv launches (F.conv*/conv_transpose*) issued inside the mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "").startswith("conv"):
+            self.n += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("conv,shape", [
+    (nn.Conv2d(8, 12, 1, stride=2, groups=4), (2, 8, 9, 9)),
+    (nn.Conv2d(6, 10, 1, padding=1, padding_mode="reflect", bias=False), (2, 6, 5, 5)),
+    (nn.ConvTranspose2d(6, 4, 1, stride=2, output_padding=1), (2, 6, 5, 5)),
+])
+@pytest.mark.parametrize("path", ["factored", "two_conv"])
+def test_pointwise_cp_is_two_convs_and_exact(conv, shape, path):
+    """1x1 kernels: the per-rank spatial scalars fold into the first factor, so the adapter is two
+    1x1 convs (LoRA's cost) on top of the base conv, and the output is the dense reference."""
+    torch.manual_seed(0)
+    conv = copy.deepcopy(conv).double()
+    x = torch.randn(shape, dtype=DT)
+    a = CPConv(conv, rank=3, alpha=6.0, scale=2.0, lam=0.1, regularize=["U"], path=path)
+    randomise(a)
+    dense = copy.deepcopy(conv)
+    dense.weight.data = conv.weight.data + reference_delta(a).detach()
+    with _ConvCalls() as calls:
+        y = a(x)
+    assert calls.n == 3, calls.n
+    assert torch.allclose(y, dense(x), rtol=1e-10, atol=1e-10)
+
+
+def test_two_conv_path_launches_like_peft_lora():
+    """k x k two-conv path: base conv + rank-R conv (kernel V o K) + 1x1 U, three convs as PEFT."""
+    conv = nn.Conv2d(6, 10, 3, stride=2, padding=1).double()
+    a = CPConv(conv, rank=3, alpha=3.0, scale=1.0, lam=0.0, regularize=[], path="two_conv")
+    with _ConvCalls() as calls:
+        a(torch.randn(1, 6, 9, 9, dtype=DT))
+    assert calls.n == 3

@@ -1,8 +1,8 @@
 """Benchmark (not a test): adapter training-step cost, measured side by side in one run.
 
 For conv shapes from ResNet-50 and a Depth-Anything-Large DPT neck/head, and for a ViT-B block,
-it times forward+backward of: the frozen base layer, LAVA's CP adapter (kernel path, factored
-path, auto), this project's flattening LoRA and PEFT's LoRA (if ``peft`` is installed), all at
+it times forward+backward of: the frozen base layer, LAVA's CP adapter (kernel, factored and
+two_conv paths, auto), this project's flattening LoRA and PEFT's LoRA (if ``peft`` is installed), all at
 the same rank, interleaving the candidates so machine noise hits them alike. It also reports the
 activation memory each saves for backward (and the CUDA peak on a GPU), the orthogonal
 regulariser's share of a ResNet-50 training step, and merged inference against the base model.
@@ -101,7 +101,7 @@ def peft_lora(layer, rank, alpha):
 def conv_candidates(make, rank, device, dtype):
     base = make().to(device, dtype).requires_grad_(False)
     c = {"base": base}
-    for path in ("kernel", "factored", "auto"):
+    for path in ("kernel", "factored", "two_conv", "auto"):
         c[f"cp-{path}"] = CPConv(copy.deepcopy(base), rank, rank, 1.0, 0.1, ["U"], path=path)
     c["flat-lora"] = FlatLoRAConv(copy.deepcopy(base), rank, rank, 1.0)
     p = peft_lora(base, rank, rank)
@@ -113,9 +113,9 @@ def conv_candidates(make, rank, device, dtype):
 
 
 def fmt_row(name, times, saved, extra=""):
-    t_best = min(times["cp-kernel"], times["cp-factored"])
+    t_best = min(times["cp-kernel"], times["cp-factored"], times["cp-two_conv"])
     cells = [f"{name:<34}", f"{times['base'] * 1e3:8.2f}"]
-    for k in ("cp-kernel", "cp-factored", "cp-auto", "flat-lora", "peft-lora"):
+    for k in ("cp-kernel", "cp-factored", "cp-two_conv", "cp-auto", "flat-lora", "peft-lora"):
         cells.append(f"{times[k] / times['base']:6.2f}x" if k in times else "   n/a ")
     cells.append(f"{times['cp-auto'] / t_best:6.2f}")
     if "peft-lora" in times:
@@ -133,12 +133,16 @@ def main() -> None:
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--layers-only", action="store_true", help="skip the ResNet-50 regulariser / merge part")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     torch.manual_seed(0)
     print(f"device={device} dtype={args.dtype} batch={args.batch} rank={args.rank} torch={torch.__version__}")
     print("times are fwd+bwd medians; columns after 'base ms' are ratios to the frozen base layer")
-    print(f"{'layer':<34} {'base ms':>8} {'cp-ker':>7} {'cp-fac':>7} {'cp-auto':>7} {'flat':>7} {'peft':>7} "
+    print(f"{'layer':<34} {'base ms':>8} {'cp-ker':>7} {'cp-fac':>7} {'cp-two':>7} {'cp-auto':>7} {'flat':>7} {'peft':>7} "
           f"{'auto/best':>6} {'auto/peft':>6} saved MiB auto/peft")
     for name, make, hw in CONV_SHAPES:
         cands = conv_candidates(make, args.rank, device, dtype)
@@ -165,6 +169,8 @@ def main() -> None:
         ratio = f"{t['lava'] / t['peft-lora']:.2f}" if "peft-lora" in t else "n/a"
         print(f"{name:<34} {t['base'] * 1e3:8.2f}  lava {t['lava'] / t['base']:.2f}x  lava/peft {ratio}")
 
+    if args.layers_only:
+        return
     # regulariser share and merged inference on a ResNet-50-shaped network
     import torchvision
     net = torchvision.models.resnet50(weights=None).to(device, dtype)

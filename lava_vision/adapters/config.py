@@ -7,7 +7,7 @@ import numbers
 from dataclasses import dataclass, field
 
 METHODS = ("lava", "lora", "full", "frozen")
-CONV_PATHS = ("auto", "kernel", "factored")
+CONV_PATHS = ("auto", "kernel", "factored", "two_conv")
 SCALINGS = ("standard", "rslora")
 RANK_POLICIES = ("error", "clamp")
 CONV_FACTORS = ("U", "V", "K")
@@ -45,7 +45,9 @@ class AdapterConfig:
         letters before ``->``; only the chunks named after it are adapted, each with its own
         rank-R pair.
     conv_path: ``kernel`` (add dW to W, one conv), ``factored`` (1x1 -> per-rank depthwise ->
-        1x1) or ``auto`` (chosen per layer, see ``conv_cp.choose_path``).
+        1x1), ``two_conv`` (rank-R conv with kernel V o K -> 1x1 U) or ``auto`` (chosen per
+        layer and device type, see ``conv_cp.choose_path``). Flattening LoRA has kernel and
+        two-conv paths only (``factored`` and ``two_conv`` both mean its two-conv path).
     regularize_conv / regularize_linear: which factors the regulariser acts on. Paper defaults:
         U (output channels) for convs, A (input side) for linears.
     factor_lr: factor name (U, V, K, A, B) -> learning-rate multiplier (LoRA+-style).

@@ -6,14 +6,18 @@ For a kernel W of shape ``c_out x c_in/g x k_1 x ... x k_d`` (transposed convs s
     dW = s * sum_r U[:, r] o V[:, r] o K_1[:, r] o ... o K_d[:, r]
 
 with U over output channels, V over (per-group) input channels and one K_i per kernel mode. The
-kernel is never flattened. Two execution paths compute the same output:
+kernel is never flattened. Three execution paths compute the same output:
 
 * ``kernel``: build dW and run one conv with W + dW;
 * ``factored``: 1x1 conv (V) -> per-rank depthwise conv with the outer-product kernel
   K_1 o ... o K_d carrying the base stride / padding / dilation / padding_mode -> 1x1 conv (U).
-  (A two-conv variant, one rank-R conv with kernel V o K then 1x1 U, was measured on an H200
-  in tools/benchmark_adapters.py and was no faster on ResNet-50 shapes and up to 1.5x slower
-  on the large-resolution DPT head convs, so it is not offered.)
+  On a 1x1 kernel the depthwise conv is a per-rank scalar, so it is folded away and this is
+  the ``two_conv`` path (exactly LoRA's two 1x1 convs);
+* ``two_conv``: one rank-R conv whose kernel V o K_1 o ... o K_d (``R x c_in/g x k...``, built
+  once per call) carries the base geometry, then 1x1 U: the launches of PEFT's conv LoRA.
+  Transposed convs put U o K in the transposed conv instead (1x1 V first).
+
+``auto`` picks one per layer from its shape and the device type (``choose_path``).
 """
 from __future__ import annotations
 
@@ -30,9 +34,9 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 _LETTERS = "abc"
 
-# Measured break-even of the factored path against the kernel path (see choose_path and
-# tools/benchmark_adapters.py): the factored path wins when its extra FLOPs are below this
-# fraction of the weight-gradient conv that the kernel path pays for.
+PATHS = ("kernel", "factored", "two_conv")
+# Measured break-evens (see choose_path and tools/benchmark_adapters.py): a low-rank path wins
+# when its extra FLOPs are below this fraction of the weight-gradient conv the kernel path pays.
 FACTORED_FLOP_RATIO = 0.5
 
 
@@ -41,21 +45,19 @@ def conv_modes(conv: _ConvNd) -> tuple[int, int]:
     return (1, 0) if isinstance(conv, _ConvTransposeNd) else (0, 1)
 
 
-def choose_path(conv: _ConvNd, rank: int) -> str:
-    """Pick ``kernel`` or ``factored`` for one layer from its shape alone.
+def choose_path(conv: _ConvNd, rank: int, device_type: str = "cuda") -> str:
+    """Pick ``kernel``, ``factored`` or ``two_conv`` for one layer from its shape and the device type.
 
-    Per output pixel, the kernel path adds the weight-gradient conv of the full kernel,
-    ``c_out * c_in/g * prod(k)`` multiply-adds; the factored path adds forward + two backward
-    passes of three small convs, ``3 R (c_in * stride^d + g * prod(k) + c_out)`` (V runs on
-    the input pixels). The factored path wins unless the kernel itself is tiny (depthwise
-    convs, few channels); measured side by side in tools/benchmark_adapters.py
-    (benchmarks/h200_*.txt): on every ResNet-50 and DPT conv shape there, ``auto`` is within
-    3% of the faster path. Transposed convs always take the kernel path (measured, below).
+    Per output pixel and training step (forward, input gradient, weight gradient), the kernel
+    path adds the weight-gradient conv of the full kernel, ``c_out * c_in/g * prod(k)``
+    multiply-adds; ``factored`` adds ``3 R (c_in * stride^d + g * prod(k) + c_out)`` in three
+    small convs (V runs on the input pixels); ``two_conv`` adds ``3 R (c_in * prod(k) + c_out)``
+    in two. 1x1 kernels take ``two_conv`` (the folded factored path, same FLOPs and fewer
+    launches) unless the kernel itself is tiny. For k x k kernels, measured side by side in
+    tools/benchmark_adapters.py: on an H200 the launch-bound ``factored`` path won
+    (benchmarks/h200_*.txt: ``two_conv`` no faster on ResNet-50 shapes, up to 1.5x slower on the
+    DPT head); on CPU ``two_conv`` (tools/benchmark_models.py, see below).
     """
-    if isinstance(conv, _ConvTransposeNd):
-        # measured on an H200 (DPT reassemble k4s4): kernel 1.38x vs factored 1.61x of the base
-        # step in fp32, 1.28x vs 1.24x in bf16, so the kernel path is never more than 3% behind
-        return "kernel"
     w = conv.weight
     out_mode, in_mode = conv_modes(conv)
     g = conv.groups
@@ -64,8 +66,21 @@ def choose_path(conv: _ConvNd, rank: int) -> str:
     k = math.prod(w.shape[2:])
     stride = math.prod(conv.stride)
     kernel_cost = c_out * (c_in // g) * k
-    factored_cost = 3 * rank * (c_in * stride + g * k + c_out)
-    return "factored" if factored_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
+    two_cost = 3 * rank * (c_in * k + c_out)
+    if isinstance(conv, _ConvTransposeNd):
+        # measured on an H200 (DPT reassemble k4s4): kernel 1.38x vs factored 1.61x of the base
+        # step in fp32, 1.28x vs 1.24x in bf16, so the kernel path is never more than 3% behind;
+        # on CPU (benchmarks/cpu_layers.txt, same layer): factored 1.15x, two_conv 1.49x, kernel 1.79x
+        factored_cost = 3 * rank * (c_in + g * k + c_out * stride)
+        return "kernel" if device_type == "cuda" or kernel_cost <= factored_cost else "factored"
+    if k == 1:
+        return "two_conv" if two_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
+    if device_type == "cuda":
+        factored_cost = 3 * rank * (c_in * stride + g * k + c_out)
+        return "factored" if factored_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
+    # CPU: whole-model steps (benchmarks/cpu_quick_*.txt) put the three-conv path 4-25% behind
+    # PEFT's two convs on ResNet / DPT k x k layers, and it saves one more map for backward
+    return "two_conv" if two_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
 
 
 class CPConv(AdapterLayer):
@@ -92,7 +107,12 @@ class CPConv(AdapterLayer):
             names[f"K{i + 1}"] = "K"
         self.factor_names = names
         self.regularize = list(regularize)
-        self.path = choose_path(base_layer, rank) if path == "auto" else path
+        if path not in PATHS + ("auto",):
+            raise ValueError(f"conv path {path!r}: expected one of {PATHS + ('auto',)}")
+        self.requested_path = path
+        self.path = choose_path(base_layer, rank, w.device.type) if path == "auto" else path
+        self.pads = _reversed_pads(base_layer)
+        self.pointwise = all(k == 1 for k in w.shape[2:])
         self.reset_factors()
 
     def reset_factors(self) -> None:
@@ -123,22 +143,40 @@ class CPConv(AdapterLayer):
     def penalty_factors(self, kinds: list[str]) -> list[tuple[torch.Tensor, bool, int]]:
         return [(getattr(self, name), False, 1) for name, kind in self.factor_names.items() if kind in kinds]
 
+    def _apply(self, fn, recurse=True):
+        """``.to(device)`` re-picks an ``auto`` path for the new device type."""
+        out = super()._apply(fn, recurse)
+        if self.requested_path == "auto":
+            self.path = choose_path(self.base_layer, self.rank, self.base_layer.weight.device.type)
+        return out
+
     # -- forward paths ---------------------------------------------------------------------
     def _output_padding(self, x: torch.Tensor, output_size) -> list[int]:
+        # no public API computes this from output_size; nn.ConvTranspose*d.forward calls it too
         b = self.base_layer
         return b._output_padding(x, output_size, b.stride, b.padding, b.kernel_size, self.ndim,
                                  b.dilation)
 
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int) -> torch.Tensor:
+        """A conv with the base layer's stride / padding / dilation / padding_mode."""
+        b = self.base_layer
+        if b.padding_mode != "zeros":
+            return _CONV[self.ndim](F.pad(x, self.pads, mode=b.padding_mode), weight, bias, b.stride, 0,
+                                    b.dilation, groups)
+        return _CONV[self.ndim](x, weight, bias, b.stride, b.padding, b.dilation, groups)
+
     def adapter_forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         if self.path == "kernel":
             return self._forward_kernel(x, output_size)
+        if self.path == "two_conv" or self.pointwise:
+            return self._forward_two_conv(x, output_size)
         return self._forward_factored(x, output_size)
 
     def _forward_kernel(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         b = self.base_layer
         weight = b.weight + self.delta_weight()
         if not self.transposed:
-            return b._conv_forward(x, weight, b.bias)
+            return self._conv(x, weight, b.bias, b.groups)
         return _CONV_T[self.ndim](x, weight, b.bias, b.stride, b.padding,
                                   self._output_padding(x, output_size), b.groups, b.dilation)
 
@@ -153,6 +191,28 @@ class CPConv(AdapterLayer):
             out = term * self.scale if out is None else out * term
         return out
 
+    def _forward_two_conv(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        """base(x) + U((V o K)(x)): one rank-R conv with the kernel V o K_1 o ... o K_d carrying the
+        base geometry, then 1x1 U (on a 1x1 kernel, V o K is V times a per-rank scalar).
+        Transposed: 1x1 V, then the transposed conv with U o K."""
+        b, d, r, g = self.base_layer, self.ndim, self.rank, self.base_layer.groups
+        ones = (1,) * d
+        spatial = self._spatial_kernel().unsqueeze(1)  # R x 1 x k...
+        if not self.transposed:
+            a = self.V.t().reshape(r, -1, *ones) * spatial  # R x c_in/g x k...
+            if g > 1:
+                a = a.repeat(g, *(1,) * (d + 1))
+            z = self._conv(x, a, None, g)
+            return b(x) + _CONV[d](z, self.U.reshape(-1, r, *ones), groups=g)
+        c_in_g = self.V.shape[0] // g
+        v = self.V.reshape(g, c_in_g, r).transpose(1, 2).reshape(g * r, c_in_g, *ones)
+        z = _CONV[d](x, v, groups=g)
+        kt = self.U.t().reshape(r, -1, *ones) * spatial  # R x c_out/g x k...
+        if g > 1:
+            kt = kt.repeat(g, *(1,) * (d + 1))
+        return b(x, output_size) + _CONV_T[d](z, kt, None, b.stride, b.padding,
+                                              self._output_padding(x, output_size), g, b.dilation)
+
     def _forward_factored(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         """base(x) + U(K(V(x))): 1x1 conv (V), per-rank depthwise conv with K_1 o ... o K_d
         carrying the base geometry, 1x1 conv (U); channel mixing commutes with the padding."""
@@ -165,11 +225,7 @@ class CPConv(AdapterLayer):
             y = b(x)
             v = self.V.t() if g == 1 else self.V.t().repeat(g, 1)  # gR x c_in/g
             z = _CONV[d](x, v.reshape(g * r, -1, *ones), groups=g)
-            if b.padding_mode != "zeros":
-                z = F.pad(z, b._reversed_padding_repeated_twice, mode=b.padding_mode)
-                z = _CONV[d](z, spatial, None, b.stride, 0, b.dilation, g * r)
-            else:
-                z = _CONV[d](z, spatial, None, b.stride, b.padding, b.dilation, g * r)
+            z = self._conv(z, spatial, None, g * r)
             u = self.U
         else:
             y = b(x, output_size)
@@ -183,3 +239,15 @@ class CPConv(AdapterLayer):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", path={self.path}"
+
+
+def _reversed_pads(conv: _ConvNd) -> list[int]:
+    """``F.pad`` amounts of the base padding, last spatial dim first (what nn.Conv*d keeps in
+    its private ``_reversed_padding_repeated_twice``)."""
+    if isinstance(conv.padding, str):  # "same" (left gets the smaller half) or "valid"
+        out = []
+        for dil, k in zip(reversed(conv.dilation), reversed(conv.kernel_size)):
+            total = dil * (k - 1) if conv.padding == "same" else 0
+            out += [total // 2, total - total // 2]
+        return out
+    return [p for p in reversed(conv.padding) for _ in range(2)]

@@ -36,7 +36,7 @@ class FlatLoRAConv(AdapterLayer):
         nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
         self.factor_names = {"A": "A", "B": "B"}
         can_factor = not self.transposed and base_layer.groups == 1
-        self.path = "factored" if (path in ("auto", "factored") and can_factor) else "kernel"
+        self.path = "factored" if (path in ("auto", "factored", "two_conv") and can_factor) else "kernel"
 
     def delta_weight(self) -> torch.Tensor:
         w = self.base_layer.weight

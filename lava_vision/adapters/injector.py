@@ -92,10 +92,18 @@ class InjectionState:
     frozen_norms: list = field(default_factory=list)  # (norm layer, its keep-eval hook handle)
 
 
+# Key, in a base layer's __dict__ (not a registered submodule), of the merged adapter that
+# ``merge`` swapped the base layer in for; ``unmerge`` swaps the adapter back.
+MERGED_ATTR = "_lava_merged_adapter"
+
+
 def adapter_layers(model: nn.Module) -> Iterator[tuple[str, AdapterLayer]]:
+    """(name, adapter) in model order, including merged adapters swapped out by ``merge``."""
     for name, module in model.named_modules():
         if isinstance(module, AdapterLayer):
             yield name, module
+        elif MERGED_ATTR in module.__dict__:
+            yield name, module.__dict__[MERGED_ATTR]
 
 
 def _expanded_patterns(cfg: AdapterConfig) -> tuple[list[str], list[str], list[str], dict[str, str], dict]:
@@ -382,14 +390,28 @@ def injection_state(model: nn.Module) -> InjectionState:
 
 
 def merge(model: nn.Module) -> None:
-    """Fold every update into its base weight; forward then costs what the base costs."""
-    for _, layer in adapter_layers(model):
+    """Fold every update into its base weight and put the base layer back in the adapter's place
+    (at every name a tied layer has), so forward runs the base model's own modules (no wrapper
+    call per layer); ``unmerge`` restores the adapters. While merged, the adapter factors are not
+    in ``model.parameters()`` or ``model.state_dict()`` (``adapter_layers`` and ``save_adapter``
+    still find them)."""
+    swaps = []
+    for _, layer in list(adapter_layers(model)):
         layer.merge()
+        if MERGED_ATTR not in layer.base_layer.__dict__:
+            layer.base_layer.__dict__[MERGED_ATTR] = layer
+            swaps.append((layer, layer.base_layer))
+    swap_modules(model, swaps)
 
 
 def unmerge(model: nn.Module) -> None:
-    for _, layer in adapter_layers(model):
+    """Subtract every update from its base weight and put the adapters back in place."""
+    swaps = []
+    for _, layer in list(adapter_layers(model)):
         layer.unmerge()
+        if layer.base_layer.__dict__.pop(MERGED_ATTR, None) is not None:
+            swaps.append((layer.base_layer, layer))
+    swap_modules(model, swaps)
 
 
 def unload(model: nn.Module) -> nn.Module:
@@ -397,6 +419,7 @@ def unload(model: nn.Module) -> nn.Module:
     layers = [layer for _, layer in adapter_layers(model)]
     for layer in layers:
         layer.merge()
+        layer.base_layer.__dict__.pop(MERGED_ATTR, None)
     swap_modules(model, [(layer, layer.base_layer) for layer in layers])
     if hasattr(model, STATE_ATTR):
         release_frozen_norms(model)

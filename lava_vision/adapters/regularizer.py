@@ -41,7 +41,7 @@ def orthogonal_penalty(model: nn.Module) -> torch.Tensor:
     for (block, in_rows, dtype, dev), (tensors, blocks, lams) in groups.items():
         lam = lams[0] if all(v == lams[0] for v in lams) else _lam_tensor(tuple(lams), dtype, dev)
         term = _GroupPenalty.apply(block, in_rows, blocks, lam, *tensors)
-        total = term if total is None else total + term.to(total.dtype)
+        total = term if total is None else total + (term if term.dtype == total.dtype else term.to(total.dtype))
     return total
 
 
@@ -53,28 +53,34 @@ class _GroupPenalty(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, block: tuple[int, int], in_rows: bool, blocks: list[int], lam, *tensors):
-        f = torch.cat([t.reshape(n, *block) for t, n in zip(tensors, blocks)])  # N x block
+        # the factors are 2-D (n*rows x R, or n*R x cols): stack them along rows, one view to blocks
+        f = torch.cat(tensors).view(-1, *block)  # N x block
         gram = (f @ f.transpose(1, 2) if in_rows else f.transpose(1, 2) @ f) - _eye(block[0] if in_rows else block[1],
                                                                                       f.dtype, f.device)
         per = gram.square().sum(dim=(1, 2))
         ctx.save_for_backward(f, gram, lam if torch.is_tensor(lam) else None)
-        ctx.meta = (in_rows, blocks, lam if not torch.is_tensor(lam) else None, [t.shape for t in tensors])
+        ctx.meta = (in_rows, lam if not torch.is_tensor(lam) else None, [t.shape[0] for t in tensors])
         return (per * lam).sum() if torch.is_tensor(lam) else per.sum() * lam
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         f, gram, lam_t = ctx.saved_tensors
-        in_rows, blocks, lam, shapes = ctx.meta
+        in_rows, lam, rows = ctx.meta
         # d/dF lam ||F^T F - I||^2 = 4 lam F (F^T F - I); for F = A^T that is 4 lam (A A^T - I) A
         g = gram @ f if in_rows else f @ gram
         g = g * (4 * grad_out) * (lam_t.view(-1, 1, 1) if lam_t is not None else lam)
-        grads = [part.reshape(shape) for part, shape in zip(g.split(blocks), shapes)]
-        return (None, None, None, None, *grads)
+        return (None, None, None, None, *g.view(-1, g.shape[-1]).split(rows))
+
+
+def _eye(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    if torch.compiler.is_compiling():  # a constant in the graph; a cache lookup would not trace
+        return torch.eye(n, dtype=dtype, device=device)
+    return _cached_eye(n, dtype, device)
 
 
 @functools.lru_cache(maxsize=64)
-def _eye(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _cached_eye(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.eye(n, dtype=dtype, device=device)
 
 

@@ -1,0 +1,249 @@
+"""Benchmark (not a test): whole-model training steps of every task's architecture, side by side.
+
+Real-size architectures from their published configs with random weights (nothing is downloaded):
+timm ResNet-50 (224², batch 32), Depth-Anything-V2-Large through transformers (518², batch 4),
+SAM ViT-B through segment-anything (``checkpoint=None``, 1024², batch 2) and the SDXL UNet through
+diffusers (128² latents, batch 2, bf16 on a GPU). For each model, in one run and interleaved
+round-robin so machine noise hits all alike, it times a training step (forward + backward +
+AdamW step) of:
+
+* ``frozen``: the base with only its head trained (the floor);
+* ``peft-lora``: PEFT's LoRA, ``flat-lora``: this project's flattening LoRA and ``lava``: LAVA
+  (CP convs, orthogonal regulariser in the step), all three on the same layers at the same rank
+  (the task preset's layers that PEFT can adapt);
+* ``recipe``: the task recipe's own adapter setting (tasks/*.py), with its regulariser;
+* ``lava-tuned`` (``--tune``): ``lava`` with each CP conv's path measured (adapters.autotune);
+
+eager and under ``torch.compile``, and prints the median step time, peak memory (CUDA) or the
+activation memory saved for backward (CPU), and ratios to PEFT LoRA and to the frozen base.
+
+    python tools/benchmark_models.py --device cuda                 # real sizes (GPU)
+    python tools/benchmark_models.py --device cpu --quick          # small configs, a few minutes
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from benchmark_model_zoo import SPECS, ModelSpec
+from lava_vision.adapters.autotune import tune_conv_paths
+from lava_vision.adapters import AdapterConfig, inject, merge, orthogonal_penalty, plan, train_mode, unload
+
+ROOT = Path(__file__).resolve().parents[1]
+PEFT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)  # layer types PEFT's LoRA adapts
+
+
+def recipe_adapter(task_file: str) -> AdapterConfig:
+    """The ``adapter`` setting of a task recipe file."""
+    spec = importlib.util.spec_from_file_location("recipe", ROOT / "tasks" / task_file)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.config.adapter
+
+
+def common_targets(model: nn.Module, preset: str, rank: int) -> list[str]:
+    """The preset's layers (at ``rank``) of the types PEFT's LoRA supports, by full name."""
+    rows = plan(model, AdapterConfig(method="lava", preset=preset, rank=rank, alpha=rank, lam=0.1)).rows
+    return [r.name for r in rows if type(model.get_submodule(r.name)) in PEFT_TYPES]
+
+
+def build_candidates(spec: ModelSpec, quick: bool, rank: int, device, dtype, tune: bool = False) -> dict[str, tuple[nn.Module, bool]]:
+    """name -> (model on device, uses the orthogonal regulariser)."""
+    torch.manual_seed(0)
+    base = spec.build(quick).to(device, dtype)
+    head = [spec.head]
+    # the preset at full rank, except layers whose CP rank is bounded below it (e.g. 1-output convs)
+    targets = [n for n in common_targets(base, spec.preset, 1)
+               if min(base.get_submodule(n).weight.shape[:2]) >= rank and not n.startswith(spec.head + ".")
+               and n != spec.head]
+    out = {}
+    frozen = copy.deepcopy(base)
+    inject(frozen, AdapterConfig(method="frozen", modules_to_save=head))
+    out["frozen"] = (frozen, False)
+
+    from peft import LoraConfig, inject_adapter_in_model
+    peft = copy.deepcopy(base)
+    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, target_modules=targets), peft)
+    for n, p in peft.named_parameters():
+        p.requires_grad_("lora_" in n or n.startswith(spec.head + "."))
+        if "lora_B" in n:  # a nonzero update, as after the first step
+            nn.init.normal_(p, 0, 0.01)
+    out["peft-lora"] = (peft, False)
+    for method in ("lora", "lava"):
+        m = copy.deepcopy(base)
+        inject(m, AdapterConfig(method=method, targets=targets, rank=rank, alpha=rank, lam=0.1, modules_to_save=head))
+        out["flat-lora" if method == "lora" else "lava"] = (m, method == "lava")
+    recipe = spec.recipe()  # as the recipe trains: its own layers, ranks and modules_to_save
+    m = copy.deepcopy(base)
+    inject(m, recipe)
+    out["recipe"] = (m, recipe.method == "lava" and recipe.lam > 0)
+    if tune:  # LAVA with each CP conv's path measured on this device and input (autotune)
+        m = copy.deepcopy(out["lava"][0])
+        batch = spec.batch(quick, device, dtype)
+        tune_conv_paths(m, lambda: spec.loss(m, batch))
+        out["lava-tuned"] = (m, True)
+    for name, (m, _) in out.items():
+        if name != "peft-lora":
+            train_mode(m)
+        else:
+            m.train()
+    return out
+
+
+def make_step(model: nn.Module, spec: ModelSpec, batch: dict, regularised: bool,
+              compiled: bool) -> Callable[[], None]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-6, foreach=True)
+    fwd = (lambda b: spec.loss(model, b))
+    if compiled:
+        fwd = torch.compile(fwd)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = fwd(batch)
+        if regularised:
+            loss = loss + orthogonal_penalty(model)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def clock_for(device) -> Callable[[], float]:
+    """CUDA: wall clock. CPU: this process's CPU time, which other jobs sharing the cores do not
+    inflate (exact for the compute with ``--threads 1``, where ATen and autograd run inline)."""
+    return time.perf_counter if device.type == "cuda" else time.process_time
+
+
+def bench(steps: dict[str, Callable[[], None]], device, repeats: int, warmup: int) -> dict[str, float]:
+    """Median seconds per step of each candidate, interleaved round-robin."""
+    clock = clock_for(device)
+    for fn in steps.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in steps}
+    for _ in range(repeats):
+        for k, fn in steps.items():
+            sync(device)
+            t0 = clock()
+            fn()
+            sync(device)
+            times[k].append(clock() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def memory(step: Callable[[], None], model: nn.Module, device) -> float:
+    """CUDA: peak allocated bytes of one step. CPU: bytes autograd saves for backward."""
+    if device.type == "cuda":
+        sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        sync(device)
+        return torch.cuda.max_memory_allocated(device)
+    total = [0]
+
+    def pack(t):
+        total[0] += t.numel() * t.element_size()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return total[0]
+
+
+def regulariser_share(model: nn.Module, step_s: float, device, repeats: int) -> float:
+    def reg():
+        orthogonal_penalty(model).backward()
+    return bench({"reg": reg}, device, repeats, 2)["reg"] / step_s
+
+
+def merged_inference(cands: dict, spec: ModelSpec, batch: dict, device, repeats: int) -> str:
+    """Inference of LAVA merged (adapters swapped out) and merged + unloaded, against the base."""
+    merged = copy.deepcopy(cands["lava"][0]).eval()
+    merge(merged)
+    unloaded = unload(copy.deepcopy(merged))
+    base = cands["frozen"][0].eval()
+    runs = {k: (lambda m=m: spec.loss(m, batch)) for k, m in
+            {"base": base, "merged": merged, "unloaded": unloaded}.items()}
+    with torch.no_grad():
+        t = bench(runs, device, repeats, 2)
+    base.train()
+    return (f"  [infer] base {t['base'] * 1e3:.1f} ms; merged / base {t['merged'] / t['base']:.3f}; "
+            f"merged+unload / base {t['unloaded'] / t['base']:.3f}")
+
+
+def run_model(spec: ModelSpec, args, device, dtype) -> list[str]:
+    cands = build_candidates(spec, args.quick, args.rank, device, dtype, args.tune)
+    batch = spec.batch(args.quick, device, dtype)
+    n_layers = sum(1 for n, _ in cands["peft-lora"][0].named_modules() if n.endswith("lora_A"))
+    lines = [f"\n{spec.name}: {spec.describe(args.quick)}, dtype {str(dtype)[6:]}, rank {args.rank}, "
+             f"{n_layers} layers adapted alike by peft-lora / flat-lora / lava"]
+    print(lines[0], flush=True)
+    for mode in args.modes:
+        names = [n for n in cands if mode == "eager" or n in args.compile_candidates]
+        steps = {n: make_step(cands[n][0], spec, batch, cands[n][1], mode == "compiled") for n in names}
+        mem = {n: memory(steps[n], cands[n][0], device) if mode == "eager" or device.type == "cuda" else float("nan")
+               for n in names}
+        t = bench(steps, device, args.repeats, args.warmup)
+        mem_label = "peak MiB" if device.type == "cuda" else "saved MiB"
+        block = [f"  [{mode}] {'candidate':<10} {'step ms':>9} {'/peft':>7} {'/frozen':>8} {mem_label:>10}"]
+        for n in names:
+            ratio = {k: f"{t[n] / t[k]:.3f}" if k in t else "n/a" for k in ("peft-lora", "frozen")}
+            block.append(f"  [{mode}] {n:<10} {t[n] * 1e3:9.1f} {ratio['peft-lora']:>7} {ratio['frozen']:>8} "
+                         f"{mem[n] / 2**20:10.1f}")
+        if mode == "eager":
+            for n in ("lava", "recipe"):
+                if cands[n][1]:
+                    share = regulariser_share(cands[n][0], t[n], device, args.repeats)
+                    block.append(f"  [{mode}] regulariser fwd+bwd of {n}: {100 * share:.2f}% of its step")
+        if mode == "eager" and "lava" in names:
+            block.append(merged_inference(cands, spec, batch, device, args.repeats))
+        print("\n".join(block), flush=True)
+        lines += block
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--quick", action="store_true", help="small inputs and configs (CPU smoke runs)")
+    ap.add_argument("--models", default=",".join(SPECS), help=f"comma list of {list(SPECS)}")
+    ap.add_argument("--rank", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=None, help="timed steps per candidate (default 5 quick, 20)")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--modes", default="eager,compiled", help="eager and/or compiled (torch.compile, inductor)")
+    ap.add_argument("--compile-candidates", default="frozen,peft-lora,lava",
+                    help="candidates also timed under torch.compile (each compiles its own graphs)")
+    ap.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: bf16 for SDXL on CUDA)")
+    ap.add_argument("--tune", action="store_true", help="add lava-tuned: CP conv paths picked by measurement")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.repeats = args.repeats or (5 if args.quick else 20)
+    args.compile_candidates = args.compile_candidates.split(",")
+    args.modes = args.modes.split(",")
+    device = torch.device(args.device)
+    print(f"device={device} quick={args.quick} torch={torch.__version__} threads={torch.get_num_threads()} "
+          f"clock={clock_for(device).__name__} "
+          f"rank={args.rank} repeats={args.repeats}; step = forward + backward + AdamW step; "
+          f"medians, interleaved")
+    for name in args.models.split(","):
+        spec = SPECS[name]
+        dtype = getattr(torch, args.dtype) if args.dtype else spec.dtype(device)
+        run_model(spec, args, device, dtype)
+
+
+if __name__ == "__main__":
+    main()
