@@ -10,6 +10,8 @@ CONV_PATHS = ("auto", "kernel", "factored")
 SCALINGS = ("standard", "rslora")
 CONV_FACTORS = ("U", "V", "K")
 LINEAR_FACTORS = ("A", "B")
+CP_INITS = ("orthonormal", "unit", "normal")
+LORA_INITS = ("orthonormal", "unit", "normal", "kaiming_uniform")
 
 
 class AdapterConfigError(ValueError):
@@ -45,6 +47,14 @@ class AdapterConfig:
         U (output channels) for convs, A (input side) for linears.
     factor_lr: factor name (U, V, K, A, B) -> learning-rate multiplier (LoRA+-style).
     dropout: dropout on the adapter branch input of linear layers.
+    init_cp_zero / init_cp: the CP conv factor that starts at zero (U, V or K; K means K1, the
+        first kernel mode), so dW = 0 at step 0, and the scheme of the other factors:
+        ``orthonormal`` (orthonormal rank vectors; unit-norm ones where R exceeds the mode size),
+        ``unit`` (Gaussian rank vectors of unit norm) or ``normal`` (entries N(0, 1/mode size)).
+    init_lora_zero / init_lora: the same for the A / B factors of LoRA-form linears (both
+        methods) and of method ``lora``'s flattened convs; ``kaiming_uniform`` is PEFT's default
+        for A (U(+-1/sqrt(fan_in))). None of these depend on ``lam``. See README "Initialisation
+        and regulariser defaults" for the study behind the defaults.
     """
 
     method: str = "lava"
@@ -63,6 +73,10 @@ class AdapterConfig:
     regularize_linear: list[str] = field(default_factory=lambda: ["A"])
     factor_lr: dict[str, float] = field(default_factory=dict)
     dropout: float = 0.0
+    init_cp_zero: str = "V"
+    init_cp: str = "orthonormal"
+    init_lora_zero: str = "B"
+    init_lora: str = "orthonormal"
 
     def validate(self) -> "AdapterConfig":
         """Raise AdapterConfigError naming the first bad field; return self."""
@@ -95,6 +109,12 @@ class AdapterConfig:
                                   values.get("alpha", self.alpha), values.get("lam", self.lam))
         for pattern, spec in self.fused.items():
             parse_fused(spec, where=f"adapter.fused[{pattern!r}]")
+        for key, value, allowed in (("init_cp_zero", self.init_cp_zero, CONV_FACTORS),
+                                    ("init_cp", self.init_cp, CP_INITS),
+                                    ("init_lora_zero", self.init_lora_zero, LINEAR_FACTORS),
+                                    ("init_lora", self.init_lora, LORA_INITS)):
+            if value not in allowed:
+                raise AdapterConfigError(f"adapter.{key}={value!r}: expected one of {allowed}")
         if not 0.0 <= self.dropout < 1.0:
             raise AdapterConfigError(f"adapter.dropout={self.dropout}: must be in [0, 1)")
         return self

@@ -35,6 +35,7 @@ class PlanRow:
     params: int
     shape: list[int]
     fused: tuple[int, list[int]] | None = None
+    scale: float = 1.0  # s the layer applies: alpha / R (rsLoRA: alpha / sqrt(R))
 
 
 @dataclass
@@ -59,10 +60,12 @@ class Plan:
         return 100.0 * self.trainable_params / max(self.base_params, 1)
 
     def __str__(self) -> str:
-        head = f"{'layer':<56} {'type':<16} {'adapter':<13} {'rank':>4} {'params':>10}"
+        head = (f"{'layer':<56} {'type':<16} {'adapter':<13} {'rank':>4} {'scale':>7} {'lam':>7} "
+                f"{'params':>10}")
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            lines.append(f"{r.name[-56:]:<56} {r.layer_type:<16} {r.adapter:<13} {r.rank:>4} {r.params:>10,}")
+            lines.append(f"{r.name[-56:]:<56} {r.layer_type:<16} {r.adapter:<13} {r.rank:>4} {r.scale:>7.4g} "
+                         f"{r.lam:>7.4g} {r.params:>10,}")
         for m in self.saved_modules:
             lines.append(f"{m[-56:]:<56} {'(saved)':<16} {'full':<13} {'':>4}")
         lines.append("-" * len(head))
@@ -233,8 +236,9 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
                                      f"({type(layer).__name__}, weight {list(layer.weight.shape)}) allows "
                                      f"(at most {limit}); lower it with adapter.overrides")
         count, kind = _count_params(layer, s, cfg.method)
-        result.rows.append(PlanRow(n, type(layer).__name__, kind, s.rank, s.alpha, s.lam, count,
-                                   list(layer.weight.shape), s.fused))
+        lam = s.lam if cfg.method == "lava" else 0.0  # method lora has no regulariser
+        result.rows.append(PlanRow(n, type(layer).__name__, kind, s.rank, s.alpha, lam, count,
+                                   list(layer.weight.shape), s.fused, cfg.scale(s.rank, s.alpha)))
         result.adapter_params += count
     return result
 
