@@ -166,3 +166,13 @@ def test_plan_table_shows_the_lam_and_scale_each_layer_uses():
     assert [(r.lam, r.scale) for r in lava.rows] == [(0.1, 3.0 / math.sqrt(2)), (0.02, 3.0 / math.sqrt(2))]
     row = next(line.split() for line in str(lava).splitlines() if line.startswith("conv2 "))
     assert row[4:6] == [f"{3.0 / math.sqrt(2):.4g}", "0.02"]
+
+
+def test_default_alpha_follows_the_rank_so_the_scale_stays_one():
+    for rank in (1, 2, 3):
+        p = plan(Net(), AdapterConfig(rank=rank, targets=["conv*", "head"], overrides={"conv2": {"rank": 1}}))
+        assert [(r.rank, r.alpha, r.scale) for r in p.rows] == [(rank, rank, 1.0), (1, 1.0, 1.0), (rank, rank, 1.0)]
+    p = plan(Net(), AdapterConfig(rank=4, alpha=2.0, targets=["conv"], overrides={"conv": {"rank": 2}}))
+    assert (p.rows[0].alpha, p.rows[0].scale) == (2.0, 1.0)  # an explicit alpha is kept at any rank
+    with pytest.raises(AdapterConfigError, match="adapter.alpha=None"):
+        AdapterConfig(scaling="rslora").validate()

@@ -26,7 +26,8 @@ class AdapterConfig:
         flattens conv kernels to c_out x rest, no regulariser), ``full`` (train every weight) or
         ``frozen`` (train only ``modules_to_save``).
     rank / alpha: R and the scale numerator; s = alpha / R, or alpha / sqrt(R) with
-        ``scaling="rslora"``.
+        ``scaling="rslora"``. ``alpha=None`` (default) means alpha = each layer's R, so s = 1 at any
+        rank and changing only the rank does not change the scale; rsLoRA needs an explicit alpha.
     lam: strength of the column-orthogonal regulariser lam * ||F^T F - I||_F^2 (``lava`` only).
     targets / excludes: patterns on qualified module names. A pattern is a glob (``*.attn.qkv``),
         a regex (``re:blocks\\.[0-3]\\..*``) or a layer type (``type:Conv2d``). Excludes win over
@@ -59,7 +60,7 @@ class AdapterConfig:
 
     method: str = "lava"
     rank: int = 8
-    alpha: float = 8.0
+    alpha: float | None = None
     lam: float = 0.1
     scaling: str = "standard"
     targets: list[str] = field(default_factory=list)
@@ -86,6 +87,9 @@ class AdapterConfig:
             _check_rank_alpha_lam("adapter", self.rank, self.alpha, self.lam)
         if self.scaling not in SCALINGS:
             raise AdapterConfigError(f"adapter.scaling={self.scaling!r}: expected one of {SCALINGS}")
+        if self.scaling == "rslora" and self.alpha is None:
+            raise AdapterConfigError("adapter.alpha=None (alpha = R) with adapter.scaling='rslora' would make "
+                                     "s = sqrt(R); set adapter.alpha explicitly")
         if self.conv_path not in CONV_PATHS:
             raise AdapterConfigError(f"adapter.conv_path={self.conv_path!r}: expected one of {CONV_PATHS}")
         for name in self.regularize_conv:
@@ -138,7 +142,7 @@ class AdapterConfig:
 def _check_rank_alpha_lam(where: str, rank, alpha, lam) -> None:
     if not isinstance(rank, int) or isinstance(rank, bool) or rank <= 0:
         raise AdapterConfigError(f"{where}.rank={rank!r}: must be a positive integer")
-    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
+    if alpha is not None and not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
         raise AdapterConfigError(f"{where}.alpha={alpha!r}: must be a positive number")
     if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
         raise AdapterConfigError(f"{where}.lam={lam!r}: must be a finite number >= 0")

@@ -39,7 +39,7 @@ def export_peft_lora(model: nn.Module, directory: str | os.PathLike,
     skipped += [f"{m} (modules_to_save)" for m in state.plan.saved_modules]
     doc = {
         "peft_type": "LORA", "task_type": None, "base_model_name_or_path": base_model_name_or_path,
-        "r": cfg.rank, "lora_alpha": cfg.alpha, "use_rslora": cfg.scaling == "rslora",
+        "r": cfg.rank, "lora_alpha": cfg.alpha if cfg.alpha is not None else cfg.rank, "use_rslora": cfg.scaling == "rslora",
         # a string is a full-match regex for PEFT (a list would also match any ".name" suffix)
         "target_modules": "(" + "|".join(re.escape(k) for k in sorted(ranks)) + ")",
         "rank_pattern": {f"^{re.escape(k)}$": v for k, v in ranks.items()},

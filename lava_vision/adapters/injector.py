@@ -219,8 +219,10 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
         for p, values in overrides.items():
             if matches(p, n, layer):
                 s.rank = int(values.get("rank", s.rank))
-                s.alpha = float(values.get("alpha", s.alpha))
+                s.alpha = float(values["alpha"]) if "alpha" in values else s.alpha
                 s.lam = float(values.get("lam", s.lam))
+        if s.alpha is None:  # default: alpha = R, s = 1 at every rank
+            s.alpha = float(s.rank)
         for p, spec in fused.items():
             if matches(p, n, layer):
                 if not isinstance(layer, nn.Linear):
