@@ -176,3 +176,20 @@ def test_default_alpha_follows_the_rank_so_the_scale_stays_one():
     assert (p.rows[0].alpha, p.rows[0].scale) == (2.0, 1.0)  # an explicit alpha is kept at any rank
     with pytest.raises(AdapterConfigError, match="adapter.alpha=None"):
         AdapterConfig(scaling="rslora").validate()
+
+
+def test_lora_init_default_is_pefts_for_the_lora_method_and_orthonormal_for_lava():
+    lin = nn.Linear(400, 30)
+    for method, cfg_init in (("lora", None), ("lava", None), ("lora", "normal")):
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(400, 30))
+        m[0].load_state_dict(lin.state_dict())
+        inject(m, AdapterConfig(method=method, rank=8, init_lora=cfg_init, targets=["0"]))
+        A = m[0].A.detach().double().numpy()
+        if method == "lava":
+            np.testing.assert_allclose(A @ A.T, np.eye(8), atol=1e-6)
+        elif cfg_init is None:  # PEFT: kaiming_uniform(a=sqrt(5)) -> U(-1/sqrt(400), 1/sqrt(400))
+            assert np.abs(A).max() <= 1 / 20 and abs(A.var() - 1 / (3 * 400)) < 0.2 / (3 * 400)
+        else:
+            assert abs(A.var() - 1 / 400) < 0.2 / 400 and np.abs(A).max() > 1 / 20
+        assert not m[0].B.detach().any()

@@ -54,8 +54,9 @@ class AdapterConfig:
         ``unit`` (Gaussian rank vectors of unit norm) or ``normal`` (entries N(0, 1/mode size)).
     init_lora_zero / init_lora: the same for the A / B factors of LoRA-form linears (both
         methods) and of method ``lora``'s flattened convs; ``kaiming_uniform`` is PEFT's default
-        for A (U(+-1/sqrt(fan_in))). None of these depend on ``lam``. See README "Initialisation
-        and regulariser defaults" for the study behind the defaults.
+        for A (U(+-1/sqrt(fan_in))). ``init_lora=None``: ``orthonormal`` for method ``lava``,
+        ``kaiming_uniform`` (PEFT's) for method ``lora``. None of these depend on ``lam``. See
+        README "Initialisation, scale and regulariser defaults" for the study behind the defaults.
     """
 
     method: str = "lava"
@@ -77,7 +78,7 @@ class AdapterConfig:
     init_cp_zero: str = "V"
     init_cp: str = "orthonormal"
     init_lora_zero: str = "B"
-    init_lora: str = "orthonormal"
+    init_lora: str | None = None
 
     def validate(self) -> "AdapterConfig":
         """Raise AdapterConfigError naming the first bad field; return self."""
@@ -116,12 +117,19 @@ class AdapterConfig:
         for key, value, allowed in (("init_cp_zero", self.init_cp_zero, CONV_FACTORS),
                                     ("init_cp", self.init_cp, CP_INITS),
                                     ("init_lora_zero", self.init_lora_zero, LINEAR_FACTORS),
-                                    ("init_lora", self.init_lora, LORA_INITS)):
+                                    ("init_lora", self.lora_init_scheme(), LORA_INITS)):
             if value not in allowed:
                 raise AdapterConfigError(f"adapter.{key}={value!r}: expected one of {allowed}")
         if not 0.0 <= self.dropout < 1.0:
             raise AdapterConfigError(f"adapter.dropout={self.dropout}: must be in [0, 1)")
         return self
+
+    def lora_init_scheme(self) -> str:
+        """``init_lora``, or the method's default when it is None (lava: orthonormal A; lora:
+        PEFT's kaiming_uniform A)."""
+        if self.init_lora is not None:
+            return self.init_lora
+        return "kaiming_uniform" if self.method == "lora" else "orthonormal"
 
     def scale(self, rank: int, alpha: float) -> float:
         """s = alpha / R, or alpha / sqrt(R) for rsLoRA."""

@@ -59,7 +59,7 @@ def _cp_conv(layer, s: LayerSettings, cfg: AdapterConfig) -> AdapterLayer:
 
 def _flat_conv(layer, s: LayerSettings, cfg: AdapterConfig) -> AdapterLayer:
     return FlatLoRAConv(layer, s.rank, s.alpha, cfg.scale(s.rank, s.alpha), 0.0, path=cfg.conv_path,
-                        init_zero=cfg.init_lora_zero, init=cfg.init_lora)
+                        init_zero=cfg.init_lora_zero, init=cfg.lora_init_scheme())
 
 
 def _linear(method: str) -> Builder:
@@ -68,7 +68,7 @@ def _linear(method: str) -> Builder:
         return LoRALinear(layer, s.rank, s.alpha, cfg.scale(s.rank, s.alpha), lam,
                           regularize=cfg.regularize_linear if lam > 0 else [], fused=s.fused,
                           dropout=cfg.dropout, method=method, init_zero=cfg.init_lora_zero,
-                          init=cfg.init_lora)
+                          init=cfg.lora_init_scheme())
     return build
 
 
