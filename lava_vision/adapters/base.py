@@ -7,6 +7,7 @@ know how the update is parameterised.
 from __future__ import annotations
 
 import abc
+import math
 
 import torch
 from torch import nn
@@ -104,4 +105,38 @@ def unit_columns_(t: torch.Tensor) -> torch.Tensor:
         tmp = torch.randn(t.shape, dtype=torch.float64)
         tmp /= tmp.norm(dim=0, keepdim=True).clamp_min(1e-12)
         t.copy_(tmp.to(t.dtype))
+    return t
+
+
+INIT_SCHEMES = ("orthonormal", "unit", "normal", "kaiming_uniform")
+
+
+def init_factor_(t: torch.Tensor, scheme: str, rank_in_rows: bool = False, blocks: int = 1) -> torch.Tensor:
+    """Initialise one factor in place; the rank vectors are its columns (``rows x R``), or its rows
+    when ``rank_in_rows`` (LoRA's A, ``R x cols``); ``blocks`` stacked blocks (fused slices) are
+    initialised independently.
+
+    zero: all zeros. orthonormal: orthonormal rank vectors, or unit-norm ones where there are
+    more rank vectors than their length (R > rows) and orthonormality is impossible. unit:
+    Gaussian rank vectors scaled to unit norm. normal: entries N(0, 1/rows), i.e. rank vectors
+    of expected unit norm. kaiming_uniform: ``nn.init.kaiming_uniform_(t, a=sqrt(5))`` on the
+    tensor as stored, PEFT's default for LoRA's A (entries U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+    """
+    if scheme == "zero":
+        return nn.init.zeros_(t)
+    if scheme == "kaiming_uniform":
+        return nn.init.kaiming_uniform_(t, a=math.sqrt(5))
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; expected zero or one of {INIT_SCHEMES}")
+    size = t.shape[0] // blocks
+    for j in range(blocks):
+        block = t.data[j * size:(j + 1) * size]
+        f = block.T if rank_in_rows else block  # rows x R view
+        if scheme == "orthonormal" and f.shape[0] >= f.shape[1]:
+            orthonormal_(f)
+        elif scheme == "normal":
+            with torch.no_grad():
+                f.copy_(torch.randn(f.shape, dtype=torch.float64).div_(math.sqrt(f.shape[0])).to(f.dtype))
+        else:
+            unit_columns_(f)
     return t

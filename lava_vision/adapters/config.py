@@ -12,6 +12,8 @@ SCALINGS = ("standard", "rslora")
 RANK_POLICIES = ("error", "clamp")
 CONV_FACTORS = ("U", "V", "K")
 LINEAR_FACTORS = ("A", "B")
+CP_INITS = ("orthonormal", "unit", "normal")
+LORA_INITS = ("orthonormal", "unit", "normal", "kaiming_uniform")
 
 
 class AdapterConfigError(ValueError):
@@ -26,7 +28,8 @@ class AdapterConfig:
         flattens conv kernels to c_out x rest, no regulariser), ``full`` (train every weight) or
         ``frozen`` (train only ``modules_to_save``).
     rank / alpha: R and the scale numerator; s = alpha / R, or alpha / sqrt(R) with
-        ``scaling="rslora"``.
+        ``scaling="rslora"``. ``alpha=None`` (default) means alpha = each layer's R, so s = 1 at any
+        rank and changing only the rank does not change the scale; rsLoRA needs an explicit alpha.
     lam: strength of the column-orthogonal regulariser lam * ||F^T F - I||_F^2 (``lava`` only).
     targets / excludes: patterns on qualified module names. A pattern is a glob (``*.attn.qkv``),
         a regex (``re:blocks\\.[0-3]\\..*``) or a layer type (``type:Conv2d``). Excludes win over
@@ -52,11 +55,20 @@ class AdapterConfig:
         U (output channels) for convs, A (input side) for linears.
     factor_lr: factor name (U, V, K, A, B) -> learning-rate multiplier (LoRA+-style).
     dropout: dropout on the adapter branch input of linear layers.
+    init_cp_zero / init_cp: the CP conv factor that starts at zero (U, V or K; K means K1, the
+        first kernel mode), so dW = 0 at step 0, and the scheme of the other factors:
+        ``orthonormal`` (orthonormal rank vectors; unit-norm ones where R exceeds the mode size),
+        ``unit`` (Gaussian rank vectors of unit norm) or ``normal`` (entries N(0, 1/mode size)).
+    init_lora_zero / init_lora: the same for the A / B factors of LoRA-form linears (both
+        methods) and of method ``lora``'s flattened convs; ``kaiming_uniform`` is PEFT's default
+        for A (U(+-1/sqrt(fan_in))). ``init_lora=None``: ``orthonormal`` for method ``lava``,
+        ``kaiming_uniform`` (PEFT's) for method ``lora``. None of these depend on ``lam``. See
+        README "Initialisation, scale and regulariser defaults" for the study behind the defaults.
     """
 
     method: str = "lava"
     rank: int = 8
-    alpha: float = 8.0
+    alpha: float | None = None
     lam: float = 0.1
     scaling: str = "standard"
     targets: list[str] = field(default_factory=list)
@@ -71,6 +83,10 @@ class AdapterConfig:
     factor_lr: dict[str, float] = field(default_factory=dict)
     dropout: float = 0.0
     rank_policy: str = "error"
+    init_cp_zero: str = "V"
+    init_cp: str = "orthonormal"
+    init_lora_zero: str = "B"
+    init_lora: str | None = None
 
     def validate(self) -> "AdapterConfig":
         """Raise AdapterConfigError naming the first bad field; return self."""
@@ -86,6 +102,9 @@ class AdapterConfig:
             _check_rank_alpha_lam("adapter", self.rank, self.alpha, self.lam)
         if self.scaling not in SCALINGS:
             raise AdapterConfigError(f"adapter.scaling={self.scaling!r}: expected one of {SCALINGS}")
+        if self.scaling == "rslora" and self.alpha is None:
+            raise AdapterConfigError("adapter.alpha=None (alpha = R) with adapter.scaling='rslora' would make "
+                                     "s = sqrt(R); set adapter.alpha explicitly")
         if self.conv_path not in CONV_PATHS:
             raise AdapterConfigError(f"adapter.conv_path={self.conv_path!r}: expected one of {CONV_PATHS}")
         for name in self.regularize_conv:
@@ -109,9 +128,22 @@ class AdapterConfig:
                                   values.get("alpha", self.alpha), values.get("lam", self.lam))
         for pattern, spec in self.fused.items():
             parse_fused(spec, where=f"adapter.fused[{pattern!r}]")
+        for key, value, allowed in (("init_cp_zero", self.init_cp_zero, CONV_FACTORS),
+                                    ("init_cp", self.init_cp, CP_INITS),
+                                    ("init_lora_zero", self.init_lora_zero, LINEAR_FACTORS),
+                                    ("init_lora", self.lora_init_scheme(), LORA_INITS)):
+            if value not in allowed:
+                raise AdapterConfigError(f"adapter.{key}={value!r}: expected one of {allowed}")
         if not 0.0 <= self.dropout < 1.0:
             raise AdapterConfigError(f"adapter.dropout={self.dropout}: must be in [0, 1)")
         return self
+
+    def lora_init_scheme(self) -> str:
+        """``init_lora``, or the method's default when it is None (lava: orthonormal A; lora:
+        PEFT's kaiming_uniform A)."""
+        if self.init_lora is not None:
+            return self.init_lora
+        return "kaiming_uniform" if self.method == "lora" else "orthonormal"
 
     def scale(self, rank: int, alpha: float) -> float:
         """s = alpha / R, or alpha / sqrt(R) for rsLoRA."""
@@ -144,7 +176,7 @@ def as_rank(value: object) -> object:
 def _check_rank_alpha_lam(where: str, rank, alpha, lam) -> None:
     if not isinstance(rank, int) or isinstance(rank, bool) or rank <= 0:
         raise AdapterConfigError(f"{where}.rank={rank!r}: must be a positive integer")
-    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
+    if alpha is not None and not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
         raise AdapterConfigError(f"{where}.alpha={alpha!r}: must be a positive number")
     if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
         raise AdapterConfigError(f"{where}.lam={lam!r}: must be a finite number >= 0")

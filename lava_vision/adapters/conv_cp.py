@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 
-from .base import AdapterLayer, orthonormal_, unit_columns_
+from .base import AdapterLayer, init_factor_
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -92,7 +92,8 @@ class CPConv(AdapterLayer):
     """
 
     def __init__(self, base_layer: _ConvNd, rank: int, alpha: float, scale: float, lam: float,
-                 regularize: list[str], path: str = "auto", method: str = "lava"):
+                 regularize: list[str], path: str = "auto", method: str = "lava", init_zero: str = "V",
+                 init: str = "orthonormal"):
         super().__init__(base_layer, rank, alpha, scale, lam, method)
         w = base_layer.weight
         self.transposed = isinstance(base_layer, _ConvTransposeNd)
@@ -113,21 +114,17 @@ class CPConv(AdapterLayer):
         self.path = choose_path(base_layer, rank, w.device.type) if path == "auto" else path
         self.pads = _reversed_pads(base_layer)
         self.pointwise = all(k == 1 for k in w.shape[2:])
+        self.init_zero, self.init = init_zero, init
         self.reset_factors()
 
     def reset_factors(self) -> None:
-        """Regularised factors start orthonormal (penalty 0); the first unregularised factor in
-        the order V, K1..Kd, U starts at zero so dW = 0; the rest get unit-norm columns."""
-        order = ["V"] + [f"K{i + 1}" for i in range(self.ndim)] + ["U"]
-        zero = next((n for n in order if self.factor_names[n] not in self.regularize), "U")
-        for name in order:
-            p = getattr(self, name)
-            if name == zero:
-                nn.init.zeros_(p)
-            elif self.factor_names[name] in self.regularize:
-                orthonormal_(p)
-            else:
-                unit_columns_(p)
+        """``init_zero`` (U, V, or K meaning K1) starts at zero so dW = 0; every other factor gets
+        the ``init`` scheme (``base.init_factor_``). Independent of lam and of ``regularize``."""
+        zero = "K1" if self.init_zero == "K" else self.init_zero
+        if zero not in self.factor_names:
+            raise ValueError(f"init_zero={self.init_zero!r}: expected U, V or K")
+        for name in self.factor_names:
+            init_factor_(getattr(self, name), "zero" if name == zero else self.init)
 
     @property
     def kernels(self) -> list[torch.Tensor]:

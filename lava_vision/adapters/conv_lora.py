@@ -6,37 +6,45 @@ This is the "reshape-involved" method the paper compares against (section 3).
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 
-from .base import AdapterLayer
+from .base import AdapterLayer, init_factor_
 from .conv_cp import _CONV, _CONV_T
 
 
 class FlatLoRAConv(AdapterLayer):
-    """LoRA with the kernel flattened: A (R x c_in/g*prod k), B (c_out x R); A Kaiming, B = 0.
+    """LoRA with the kernel flattened: A (R x c_in/g*prod k), B (c_out x R); init: ``reset_factors``.
 
     ``factored`` path (ungrouped, non-transposed convs only, as in PEFT): a conv with A as an
     R-channel kernel carrying the base stride/padding, then a 1x1 conv with B.
     """
 
     def __init__(self, base_layer: _ConvNd, rank: int, alpha: float, scale: float, lam: float = 0.0,
-                 path: str = "auto", method: str = "lora"):
+                 path: str = "auto", method: str = "lora", init_zero: str = "B",
+                 init: str = "kaiming_uniform"):
         super().__init__(base_layer, rank, alpha, scale, lam, method)
         w = base_layer.weight
         kw = dict(device=w.device, dtype=w.dtype)
         self.transposed = isinstance(base_layer, _ConvTransposeNd)
         self.ndim = w.dim() - 2
         self.A = nn.Parameter(torch.empty(rank, w[0].numel(), **kw))
-        self.B = nn.Parameter(torch.zeros(w.shape[0], rank, **kw))
-        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.B = nn.Parameter(torch.empty(w.shape[0], rank, **kw))
         self.factor_names = {"A": "A", "B": "B"}
+        self.init_zero, self.init = init_zero, init
+        self.reset_factors()
         can_factor = not self.transposed and base_layer.groups == 1
         self.path = "factored" if (path in ("auto", "factored", "two_conv") and can_factor) else "kernel"
+
+    def reset_factors(self) -> None:
+        """``init_zero`` (A or B) starts at zero so dW = 0; the other gets the ``init`` scheme
+        (``base.init_factor_``; ``kaiming_uniform`` on A is PEFT's default). Independent of lam."""
+        if self.init_zero not in ("A", "B"):
+            raise ValueError(f"init_zero={self.init_zero!r}: expected A or B")
+        for name, in_rows in (("A", True), ("B", False)):
+            init_factor_(getattr(self, name), "zero" if name == self.init_zero else self.init, in_rows)
 
     def delta_weight(self) -> torch.Tensor:
         w = self.base_layer.weight

@@ -40,6 +40,7 @@ class PlanRow:
     fused: tuple[int, list[int]] | None = None
     clamped_from: int | None = None  # the configured rank, when rank_policy="clamp" lowered it
     aliases: list[str] = field(default_factory=list)  # other names of the same module (weight tying)
+    scale: float = 1.0  # s the layer applies: alpha / R (rsLoRA: alpha / sqrt(R))
 
 
 @dataclass
@@ -64,11 +65,13 @@ class Plan:
         return 100.0 * self.trainable_params / max(self.base_params, 1)
 
     def __str__(self) -> str:
-        head = f"{'layer':<56} {'type':<16} {'adapter':<13} {'rank':>4} {'params':>10}"
+        head = (f"{'layer':<56} {'type':<16} {'adapter':<13} {'rank':>4} {'scale':>7} {'lam':>7} "
+                f"{'params':>10}")
         lines = [head, "-" * len(head)]
         for r in self.rows:
             rank = f"{r.clamped_from}->{r.rank}" if r.clamped_from is not None else str(r.rank)
-            lines.append(f"{r.name[-56:]:<56} {r.layer_type:<16} {r.adapter:<13} {rank:>4} {r.params:>10,}"
+            lines.append(f"{r.name[-56:]:<56} {r.layer_type:<16} {r.adapter:<13} {rank:>4} {r.scale:>7.4g} "
+                         f"{r.lam:>7.4g} {r.params:>10,}"
                          + (f"  (also used as {', '.join(r.aliases)})" if r.aliases else ""))
         for m in self.saved_modules:
             lines.append(f"{m[-56:]:<56} {'(saved)':<16} {'full':<13} {'':>4}")
@@ -248,7 +251,7 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
         for p, values in overrides.items():
             if matches(p, n, layer):
                 s.rank = int(values.get("rank", s.rank))
-                s.alpha = float(values.get("alpha", s.alpha))
+                s.alpha = float(values["alpha"]) if "alpha" in values else s.alpha
                 s.lam = float(values.get("lam", s.lam))
         for p, spec in fused.items():
             if matches(p, n, layer):
@@ -267,9 +270,13 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
                                          f"(at most {limit}); lower it with adapter.overrides, or set "
                                          "adapter.rank_policy='clamp'")
             clamped_from, s.rank = s.rank, limit
+        if s.alpha is None:  # default: alpha = R (the layer's rank, after any clamp), s = 1 at every rank
+            s.alpha = float(s.rank)
         count, kind = _count_params(layer, s, cfg.method)
-        result.rows.append(PlanRow(n, type(layer).__name__, kind, s.rank, s.alpha, s.lam, count,
-                                   list(layer.weight.shape), s.fused, clamped_from, list(aliases.get(n, []))))
+        lam = s.lam if cfg.method == "lava" else 0.0  # method lora has no regulariser
+        result.rows.append(PlanRow(n, type(layer).__name__, kind, s.rank, s.alpha, lam, count,
+                                   list(layer.weight.shape), s.fused, clamped_from, list(aliases.get(n, [])),
+                                   cfg.scale(s.rank, s.alpha)))
         result.adapter_params += count
     return result
 

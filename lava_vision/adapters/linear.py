@@ -1,7 +1,7 @@
 """LoRA-form update on ``nn.Linear`` (paper Eq. 4): dW = s * B A, A applied to x first.
 
-A (``R x in``) starts with orthonormal rows and B (``out x R``) at zero, so dW = 0 and the
-column-orthogonal penalty on A^T is 0 at step 0. A fused projection (one Linear producing q, k,
+A is ``R x in``, B ``out x R``; one of them starts at zero so dW = 0 at step 0 (``reset_factors``;
+by default B = 0 and A has orthonormal rows, so the penalty on A^T is 0 too). A fused projection (one Linear producing q, k,
 v) can adapt only some of its equal output chunks, each with its own rank-R pair: then A is
 ``n_sel*R x in`` and B ``n_sel*chunk x R``, slice j using rows j of each.
 """
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import AdapterLayer, orthonormal_
+from .base import AdapterLayer, init_factor_
 
 
 class LoRALinear(AdapterLayer):
@@ -19,7 +19,8 @@ class LoRALinear(AdapterLayer):
 
     def __init__(self, base_layer: nn.Linear, rank: int, alpha: float, scale: float, lam: float,
                  regularize: list[str], fused: tuple[int, list[int]] | None = None,
-                 dropout: float = 0.0, method: str = "lava"):
+                 dropout: float = 0.0, method: str = "lava", init_zero: str = "B",
+                 init: str = "orthonormal"):
         super().__init__(base_layer, rank, alpha, scale, lam, method)
         out_f, in_f = base_layer.weight.shape
         n_chunks, selected = fused if fused else (1, [0])
@@ -31,9 +32,9 @@ class LoRALinear(AdapterLayer):
         kw = dict(device=base_layer.weight.device, dtype=base_layer.weight.dtype)
         n = len(self.selected)
         self.A = nn.Parameter(torch.empty(n * rank, in_f, **kw))
-        self.B = nn.Parameter(torch.zeros(n * self.chunk, rank, **kw))
-        for j in range(n):
-            orthonormal_(self.A.data[j * rank:(j + 1) * rank].T)
+        self.B = nn.Parameter(torch.empty(n * self.chunk, rank, **kw))
+        self.init_zero, self.init = init_zero, init
+        self.reset_factors()
         self.regularize = list(regularize)
         self.factor_names = {"A": "A", "B": "B"}
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
@@ -42,6 +43,15 @@ class LoRALinear(AdapterLayer):
             self.register_buffer("out_index", idx.to(base_layer.weight.device), persistent=False)
         else:
             self.out_index = None
+
+    def reset_factors(self) -> None:
+        """``init_zero`` (A or B) starts at zero so dW = 0; the other gets the ``init`` scheme
+        (``base.init_factor_``), each fused slice on its own. Independent of lam."""
+        if self.init_zero not in ("A", "B"):
+            raise ValueError(f"init_zero={self.init_zero!r}: expected A or B")
+        n = len(self.selected)
+        for name, in_rows in (("A", True), ("B", False)):
+            init_factor_(getattr(self, name), "zero" if name == self.init_zero else self.init, in_rows, n)
 
     def _blocks(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A as ``n x R x in`` and B as ``n x chunk x R``."""

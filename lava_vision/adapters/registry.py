@@ -53,11 +53,13 @@ def supported_types(method: str) -> list[str]:
 
 def _cp_conv(layer, s: LayerSettings, cfg: AdapterConfig) -> AdapterLayer:
     return CPConv(layer, s.rank, s.alpha, cfg.scale(s.rank, s.alpha), s.lam,
-                  regularize=cfg.regularize_conv if s.lam > 0 else [], path=cfg.conv_path)
+                  regularize=cfg.regularize_conv if s.lam > 0 else [], path=cfg.conv_path,
+                  init_zero=cfg.init_cp_zero, init=cfg.init_cp)
 
 
 def _flat_conv(layer, s: LayerSettings, cfg: AdapterConfig) -> AdapterLayer:
-    return FlatLoRAConv(layer, s.rank, s.alpha, cfg.scale(s.rank, s.alpha), 0.0, path=cfg.conv_path)
+    return FlatLoRAConv(layer, s.rank, s.alpha, cfg.scale(s.rank, s.alpha), 0.0, path=cfg.conv_path,
+                        init_zero=cfg.init_lora_zero, init=cfg.lora_init_scheme())
 
 
 def _linear(method: str) -> Builder:
@@ -65,7 +67,8 @@ def _linear(method: str) -> Builder:
         lam = s.lam if method == "lava" else 0.0
         return LoRALinear(layer, s.rank, s.alpha, cfg.scale(s.rank, s.alpha), lam,
                           regularize=cfg.regularize_linear if lam > 0 else [], fused=s.fused,
-                          dropout=cfg.dropout, method=method)
+                          dropout=cfg.dropout, method=method, init_zero=cfg.init_lora_zero,
+                          init=cfg.lora_init_scheme())
     return build
 
 
