@@ -236,12 +236,12 @@ def test_penalty_at_init_is_lam_R_per_conv_with_every_factor_regularised():
     lam, rank = 0.3, 2
     inject(m, AdapterConfig(rank=rank, lam=lam, targets=["conv", "fc"], regularize_conv=["U", "V", "K"]))
     from lava_vision.adapters import orthogonal_penalty
-    # by hand in numpy: U is the zero factor (nothing unregularised is left), so ||0^T 0 - I_R||^2 = R;
-    # V, K1, K2 and the linear's A^T start orthonormal
+    # by hand in numpy: V is the zero factor (init_cp_zero default, whatever is regularised), so
+    # ||0^T 0 - I_R||^2 = R; U, K1, K2 and the linear's A^T start orthonormal
     ref = 0.0
     for f in (m.conv.U, m.conv.V, m.conv.K1, m.conv.K2, m.fc.A.T):
         f = f.detach().numpy()
         ref += lam * np.sum((f.T @ f - np.eye(rank)) ** 2)
-    assert np.all(m.conv.U.detach().numpy() == 0)
+    assert np.all(m.conv.V.detach().numpy() == 0)
     assert abs(ref - lam * rank) < 1e-12
     assert abs(orthogonal_penalty(m).item() - lam * rank) < 1e-12

@@ -74,6 +74,10 @@ def _nyu_sync(root: Path) -> DepthDataConfig:
     lines = [f"/{r}/rgb_{k:05d}.jpg /{r}/sync_depth_{k:05d}.png 518.8" for r in rooms for k in range(4)]
     (root / "train.txt").write_text("\n".join(lines) + "\n")
     (root / "test.txt").write_text("/rgb_00001.jpg /sync_depth_00001.png 518.8\n")
+    for line in lines + ["/rgb_00001.jpg /sync_depth_00001.png 518.8"]:  # listed files must exist (contents unread)
+        for name in line.split()[:2]:
+            (root / name.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            (root / name.lstrip("/")).touch()
     return DepthDataConfig(source="nyu_sync", root=str(root), train_split=str(root / "train.txt"),
                            test_root=str(root), test_split=str(root / "test.txt"), val_fraction=0.2)
 

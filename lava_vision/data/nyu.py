@@ -110,16 +110,22 @@ def read_depth_png(path: Path, scale: float = 1000.0) -> np.ndarray:
     return raw.astype(np.float32) / scale
 
 
+def check_root(root: str | Path) -> Path:
+    """``root`` as a Path; a missing folder is an error naming the recipe keys and the dataset README."""
+    path = Path(root)
+    if not path.is_dir():
+        raise FileNotFoundError(f"NYU data root {str(path)!r} does not exist: set data.root (data.test_root "
+                                "for evaluation when it differs); datasets/nyu_depth_v2/README.md says how to "
+                                "download and lay it out")
+    return path
+
+
 class NYUSyncDataset(Dataset):
     """The sync layout: ``root`` + a split file (see module docstring)."""
 
     def __init__(self, root: str | Path, split_file: str | Path, depth_scale: float = 1000.0,
                  indices: np.ndarray | list[int] | None = None):
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"NYU data root {str(self.root)!r} does not exist: set data.root (data.test_root "
-                                    "for evaluation when it differs); datasets/nyu_depth_v2/README.md says how to "
-                                    "download and lay it out")
+        self.root = check_root(root)
         self.rows = read_split_file(split_file)
         if indices is not None:  # a part of the list, e.g. the rooms of a validation hold-out
             self.rows = [self.rows[int(i)] for i in indices]

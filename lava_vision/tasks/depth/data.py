@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ...data.depth_transforms import eval_resize, to_tensor, train_transform
-from ...data.nyu import (NYULabeledDataset, NYUSyncDataset, read_labeled_scenes, read_split_file,
+from ...data.nyu import (NYULabeledDataset, NYUSyncDataset, check_root, read_labeled_scenes, read_split_file,
                          read_split_indices, scene_holdout, scene_of)
 from ...data.synthetic_depth import SyntheticDepthDataset
 from .config import SOURCES, DepthDataConfig
@@ -45,6 +45,7 @@ def build_raw(cfg: DepthDataConfig, split: str, seed: int = 0) -> Dataset:
     if cfg.source == "nyu_sync":
         if split == "test":
             return NYUSyncDataset(cfg.test_root or cfg.root, cfg.test_split, cfg.depth_scale)
+        check_root(cfg.root)  # before the split list, whose default path lies under a prepared root
         scenes = [scene_of(image) for image, _, _ in read_split_file(cfg.train_split)]
         parts = scene_holdout(scenes, cfg.val_fraction, cfg.val_seed, where=f"NYU split file {cfg.train_split!r}")
         return NYUSyncDataset(cfg.root, cfg.train_split, cfg.depth_scale, indices=parts[split == "val"])
