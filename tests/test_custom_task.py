@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def readme_example() -> tuple[dict[str, str], str]:
     """``({file name: source}, shell lines)`` of the README's "Your own model and data" section."""
     text = (ROOT / "README.md").read_text()
-    section = text.split("### Your own model and data", 1)[1].split("\n## ", 1)[0]
+    section = re.split(r"\n#{2,3} ", text.split("### Your own model and data", 1)[1], maxsplit=1)[0]
     files, shell = {}, ""
     for lang, body in re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S):
         if lang == "python":

@@ -149,7 +149,7 @@ def test_segmentation_mask_is_the_thresholded_probability_at_the_image_size(seg_
                  f"model.checkpoint={ckpt}", "--adapter", str(adapter), "--input", str(tmp_path / "in"),
                  "--out", str(tmp_path / "out"), "--device", "cpu")
     assert stop.value.code == 2
-    assert "z_broken.png: not a readable image file" in capsys.readouterr().err
+    assert "z_broken.png: cannot decode image" in capsys.readouterr().err
 
     _, model = load_trained(cfg, adapter)
     for name, rgb in images.items():
