@@ -54,6 +54,32 @@ def add_adapter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default=None, help="dataset split (default: the recipe's eval.split)")
 
 
+def add_trained_source_args(p: argparse.ArgumentParser, verb: str) -> None:
+    """RUN_OR_ADAPTER | --zoo NAME, with --recipe/--set for an adapter folder outside a run."""
+    p.add_argument("target", nargs="?", metavar="RUN_OR_ADAPTER", help="run folder or adapter folder")
+    p.add_argument("--zoo", metavar="NAME", help=f"{verb} this zoo entry instead (see tools/zoo.py list)")
+    add_zoo_root(p)
+    p.add_argument("--recipe", help="recipe that builds the base model (needed for an adapter folder "
+                   "outside a run folder; otherwise the run's config.json is used)")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="overrides for --recipe: " + SET_HELP)
+
+
+def load_trained_source(p: argparse.ArgumentParser, args: argparse.Namespace):
+    """The ``lava_vision.analysis.sources`` record (model, adapter_dir, label) that
+    ``add_trained_source_args`` names; usage errors go through ``p.error``."""
+    if (args.target is None) == (args.zoo is None):
+        p.error("give a run or adapter folder, or --zoo NAME")
+    if args.set and not args.recipe:
+        p.error("--set needs --recipe")
+    if args.zoo and args.recipe:
+        p.error("--recipe is for adapter folders; a zoo entry carries its own config")
+    from lava_vision.analysis.sources import load_for_analysis, load_zoo_entry
+
+    cfg = apply_overrides(load_recipe(args.recipe), args.set) if args.recipe else None
+    return load_zoo_entry(args.zoo, args.zoo_root) if args.zoo else load_for_analysis(args.target, cfg)
+
+
 def load_config(args: argparse.Namespace) -> RunConfig:
     """The recipe's config (or, with ``--zoo``, the entry's stored one, files verified) plus ``--set``."""
     if getattr(args, "zoo", None):

@@ -28,29 +28,15 @@ def default_out(loaded) -> Path:
 def main() -> None:
     p = argparse.ArgumentParser(prog="tools/analyze.py", description=__doc__, epilog="examples:\n" + EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", nargs="?", metavar="RUN_OR_ADAPTER", help="run folder or adapter folder")
-    p.add_argument("--zoo", metavar="NAME", help="analyse this zoo entry instead (see tools/zoo.py list)")
-    _common.add_zoo_root(p)
+    _common.add_trained_source_args(p, "analyse")
     p.add_argument("--out", help="output folder (default: <run>/analysis, else ./analysis/<name>)")
-    p.add_argument("--recipe", help="recipe that builds the base model (needed for an adapter folder "
-                   "outside a run folder; otherwise the run's config.json is used)")
-    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="overrides for --recipe: " + _common.SET_HELP)
     p.add_argument("--energy", type=float, default=0.99, help="energy fraction of rank_energy (default 0.99)")
     p.add_argument("--layers", metavar="REGEX", help="only layers whose name matches this regex")
     args = p.parse_args()
-    if (args.target is None) == (args.zoo is None):
-        p.error("give a run or adapter folder, or --zoo NAME")
-    if args.set and not args.recipe:
-        p.error("--set needs --recipe")
-    if args.zoo and args.recipe:
-        p.error("--recipe is for adapter folders; a zoo entry carries its own config")
     from lava_vision.analysis.report import spectra_text_table, write_report
-    from lava_vision.analysis.sources import load_for_analysis, load_zoo_entry
     from lava_vision.analysis.spectra import model_spectra
 
-    cfg = _common.load_config(argparse.Namespace(recipe=args.recipe, set=args.set)) if args.recipe else None
-    loaded = load_zoo_entry(args.zoo, args.zoo_root) if args.zoo else load_for_analysis(args.target, cfg)
+    loaded = _common.load_trained_source(p, args)
     spectra = model_spectra(loaded.model, energy=args.energy, layers=args.layers)
     out = Path(args.out) if args.out else default_out(loaded)
     paths = write_report(spectra, out, loaded.label)

@@ -68,26 +68,11 @@ def run_export(model, name: str, out: Path, args: argparse.Namespace, source: st
 def main() -> None:
     p = argparse.ArgumentParser(prog="tools/export.py", description=__doc__, epilog="examples:\n" + EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", nargs="?", metavar="RUN_OR_ADAPTER", help="run folder or adapter folder")
-    p.add_argument("--zoo", metavar="NAME", help="export this zoo entry instead (see tools/zoo.py list)")
-    _common.add_zoo_root(p)
-    p.add_argument("--recipe", help="recipe that builds the base model (needed for an adapter folder "
-                   "outside a run folder; otherwise the run's config.json is used)")
-    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="overrides for --recipe: " + _common.SET_HELP)
+    _common.add_trained_source_args(p, "export")
     add_format_args(p)
     args = p.parse_args()
-    if (args.target is None) == (args.zoo is None):
-        p.error("give a run or adapter folder, or --zoo NAME")
-    if args.set and not args.recipe:
-        p.error("--set needs --recipe")
-    if args.zoo and args.recipe:
-        p.error("--recipe is for adapter folders; a zoo entry carries its own config")
     check_format_args(args)
-    from lava_vision.analysis.sources import load_for_analysis, load_zoo_entry
-
-    cfg = _common.load_config(argparse.Namespace(recipe=args.recipe, set=args.set)) if args.recipe else None
-    loaded = load_zoo_entry(args.zoo, args.zoo_root) if args.zoo else load_for_analysis(args.target, cfg)
+    loaded = _common.load_trained_source(p, args)
     if args.out:
         out = Path(args.out)
     elif loaded.adapter_dir is not None and (loaded.adapter_dir.parent / "config.json").is_file():
