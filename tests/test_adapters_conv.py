@@ -41,9 +41,9 @@ def randomise(a) -> None:
         p.data = torch.randn(p.shape, generator=g, dtype=p.dtype)
 
 
-@pytest.mark.parametrize("conv,shape", CASES, ids=lambda c: type(c).__name__ if isinstance(c, nn.Module) else "")
-@pytest.mark.parametrize("path", ["kernel", "factored", "two_conv"])
-def test_cp_paths_match_dense_reference(conv, shape, path):
+def adapter_and_dense(conv: nn.Module, shape: tuple, path: str) -> tuple[CPConv, nn.Module, torch.Tensor]:
+    """A float64 CP adapter with random factors on a copy of ``conv``, the dense conv holding
+    W + reference dW, and an input of ``shape``."""
     torch.manual_seed(0)
     conv = copy.deepcopy(conv).double()
     x = torch.randn(shape, dtype=DT)
@@ -51,6 +51,13 @@ def test_cp_paths_match_dense_reference(conv, shape, path):
     randomise(a)
     dense = copy.deepcopy(conv)
     dense.weight.data = conv.weight.data + reference_delta(a).detach()
+    return a, dense, x
+
+
+@pytest.mark.parametrize("conv,shape", CASES, ids=lambda c: type(c).__name__ if isinstance(c, nn.Module) else "")
+@pytest.mark.parametrize("path", ["kernel", "factored", "two_conv"])
+def test_cp_paths_match_dense_reference(conv, shape, path):
+    a, dense, x = adapter_and_dense(conv, shape, path)
     assert torch.allclose(a(x), dense(x), rtol=1e-10, atol=1e-10)
     # the layer's own delta_weight is the same tensor as the reference (single truth for merge)
     assert torch.allclose(a.delta_weight(), reference_delta(a), rtol=1e-12, atol=1e-12)
@@ -137,13 +144,7 @@ class _ConvCalls(torch.overrides.TorchFunctionMode):
 def test_pointwise_cp_is_two_convs_and_exact(conv, shape, path):
     """1x1 kernels: the per-rank spatial scalars fold into the first factor, so the adapter is two
     1x1 convs (LoRA's cost) on top of the base conv, and the output is the dense reference."""
-    torch.manual_seed(0)
-    conv = copy.deepcopy(conv).double()
-    x = torch.randn(shape, dtype=DT)
-    a = CPConv(conv, rank=3, alpha=6.0, scale=2.0, lam=0.1, regularize=["U"], path=path)
-    randomise(a)
-    dense = copy.deepcopy(conv)
-    dense.weight.data = conv.weight.data + reference_delta(a).detach()
+    a, dense, x = adapter_and_dense(conv, shape, path)
     with _ConvCalls() as calls:
         y = a(x)
     assert calls.n == 3, calls.n
