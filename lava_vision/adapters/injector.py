@@ -9,81 +9,23 @@ file), and records the config and a fingerprint of the base on the model for ``s
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Iterator
 
-import torch
 from torch import nn
 
 from .base import AdapterLayer
 from .config import AdapterConfig, AdapterConfigError, parse_fused
 from .conv_cp import conv_modes
+from .fingerprint import fingerprint
+from .norms import frozen_norms, keep_eval
+from .plan_table import Plan, PlanRow
 from .registry import CONV_TYPES, LayerSettings, find_builder, supported_types
 from .targets import PRESETS, closest_names, matches, matching
 
 STATE_ATTR = "_lava_state"
-
-
-@dataclass
-class PlanRow:
-    name: str
-    layer_type: str
-    adapter: str
-    rank: int
-    alpha: float
-    lam: float
-    params: int
-    shape: list[int]
-    fused: tuple[int, list[int]] | None = None
-    clamped_from: int | None = None  # the configured rank, when rank_policy="clamp" lowered it
-    aliases: list[str] = field(default_factory=list)  # other names of the same module (weight tying)
-    scale: float = 1.0  # s the layer applies: alpha / R (rsLoRA: alpha / sqrt(R))
-
-
-@dataclass
-class Plan:
-    """What injection does: one row per adapted layer, plus totals."""
-
-    method: str
-    rows: list[PlanRow] = field(default_factory=list)
-    saved_modules: list[str] = field(default_factory=list)
-    adapter_params: int = 0
-    saved_params: int = 0
-    base_params: int = 0
-
-    @property
-    def trainable_params(self) -> int:
-        if self.method == "full":
-            return self.base_params
-        return self.adapter_params + self.saved_params
-
-    @property
-    def trainable_percent(self) -> float:
-        return 100.0 * self.trainable_params / max(self.base_params, 1)
-
-    def __str__(self) -> str:
-        head = (f"{'layer':<56} {'type':<16} {'adapter':<13} {'rank':>4} {'scale':>7} {'lam':>7} "
-                f"{'params':>10}")
-        lines = [head, "-" * len(head)]
-        for r in self.rows:
-            rank = f"{r.clamped_from}->{r.rank}" if r.clamped_from is not None else str(r.rank)
-            lines.append(f"{r.name[-56:]:<56} {r.layer_type:<16} {r.adapter:<13} {rank:>4} {r.scale:>7.4g} "
-                         f"{r.lam:>7.4g} {r.params:>10,}"
-                         + (f"  (also used as {', '.join(r.aliases)})" if r.aliases else ""))
-        for m in self.saved_modules:
-            lines.append(f"{m[-56:]:<56} {'(saved)':<16} {'full':<13} {'':>4}")
-        lines.append("-" * len(head))
-        lines.append(f"method={self.method}  adapted layers={len(self.rows)}  adapter params={self.adapter_params:,}  "
-                     f"modules_to_save params={self.saved_params:,}")
-        lines.append(f"trainable {self.trainable_params:,} of {self.base_params:,} base params "
-                     f"({self.trainable_percent:.3f}%)")
-        clamped = [r for r in self.rows if r.clamped_from is not None]
-        if clamped:
-            lines.append(f"rank_policy=clamp lowered the rank of {len(clamped)} layer(s) to the most they allow")
-        return "\n".join(lines)
 
 
 @dataclass
@@ -297,31 +239,6 @@ def _refuse_shared_weights(model: nn.Module, selected: list[str]) -> None:
                                          "(adapter.excludes) or untie the weights")
 
 
-def tensors_digest(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> str:
-    """sha256 hex over ``name|dtype|shape|bytes`` of each tensor, in the order given."""
-    h = hashlib.sha256()
-    for k, v in named_tensors:
-        t = v.detach().to("cpu").contiguous()
-        h.update(f"{k}|{t.dtype}|{list(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-def fingerprint(model: nn.Module, p: Plan, digest: bool = True) -> dict:
-    """Names, types and shapes of the adapted layers and saved modules of the base model, and
-    ``base_sha256``: a digest of the adapted layers' own base tensors (weights, biases, buffers;
-    call before any update is merged into them; None with ``digest=False`` or nothing adapted)."""
-    adapted = [(f"{r.name}.{k}", v) for r in p.rows
-               for k, v in sorted(model.get_submodule(r.name).state_dict().items())]
-    return {
-        "model_class": type(model).__name__,
-        "adapted": {r.name: {"type": r.layer_type, "shape": r.shape} for r in p.rows},
-        "saved": {f"{s}.{k}": list(v.shape) for s in p.saved_modules
-                  for k, v in model.get_submodule(s).state_dict().items()},
-        "base_sha256": tensors_digest(adapted) if p.rows and digest else None,
-    }
-
-
 def swap_modules(model: nn.Module, swaps: list[tuple[nn.Module, nn.Module]]) -> None:
     """For each ``(old, new)``, put ``new`` at every name under which ``old`` is reachable (a tied
     module has several); one walk over the model for all of them."""
@@ -357,27 +274,8 @@ def inject(model: nn.Module, config: AdapterConfig) -> Plan:
     for norm in norms:
         norm.train(False)
     setattr(model, STATE_ATTR, InjectionState(config, p, fp, [m for _, m in adapter_layers(model)],
-                                              [(m, m.register_forward_pre_hook(_keep_eval)) for m in norms]))
+                                              [(m, m.register_forward_pre_hook(keep_eval)) for m in norms]))
     return p
-
-
-def frozen_norms(model: nn.Module, saved_modules: list[str]) -> list[nn.Module]:
-    """Norm layers with running statistics, no trainable parameter and outside ``saved_modules``:
-    their statistics are part of the frozen base, which no adapter file holds."""
-    out = []
-    for name, m in model.named_modules():  # never model.modules(): some models assign an attribute `modules`
-        if (isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats
-                and not any(p.requires_grad for p in m.parameters())
-                and not any(name == s or name.startswith(s + ".") for s in saved_modules)):
-            out.append(m)
-    return out
-
-
-def _keep_eval(module: nn.Module, args: tuple) -> None:
-    """Forward pre-hook of a frozen norm layer: whatever ``model.train()`` set, it normalises with
-    its running statistics and never updates them."""
-    if module.training:
-        module.train(False)
 
 
 def release_frozen_norms(model: nn.Module) -> None:

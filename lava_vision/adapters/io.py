@@ -24,8 +24,9 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from .config import AdapterConfig
-from .injector import (STATE_ATTR, adapter_layers, fingerprint, inject, injection_state, plan,
-                       release_frozen_norms, swap_modules)
+from .fingerprint import fingerprint
+from .injector import (STATE_ATTR, adapter_layers, inject, injection_state, plan, release_frozen_norms,
+                       swap_modules)
 
 WEIGHTS_NAME = "adapter.safetensors"
 CONFIG_NAME = "adapter_config.json"

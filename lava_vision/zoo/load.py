@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..adapters import AdapterFileError, load_adapter, read_adapter_config
-from ..adapters.injector import tensors_digest
+from ..adapters.fingerprint import tensors_digest
 from ..train.config import RunConfig
 from .index import ZooError, get_entry, verify_files, zoo_root
 from .portable import from_portable
