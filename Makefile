@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 DEMO := quickstart-$(shell date +%Y%m%d-%H%M%S)
 demo: $(STAMP)
 	$(BIN)/python tools/train.py tasks/quickstart.py --set output.name=$(DEMO)
-	$(BIN)/python tools/eval.py tasks/quickstart.py --adapter runs/$(DEMO) --no-adapter
+	$(BIN)/python tools/eval.py tasks/quickstart.py --adapter runs/$(DEMO) --no-adapter --split test
 	$(BIN)/python tools/visualize.py tasks/quickstart.py --adapter runs/$(DEMO) --num 8 --out runs/$(DEMO)/panels
 	@echo "run folder: runs/$(DEMO)"
 
