@@ -22,6 +22,22 @@ from lava_vision import zoo  # noqa: E402
 torch.set_num_threads(1)  # tiny models: threads only fight each other on a shared CPU
 
 
+def randomly_adapted(cfg):
+    """The recipe's base model with its adapter injected and every adapter factor set to N(0, 0.3²)
+    (seeded), so the adapted predictions differ clearly from the base's."""
+    from lava_vision.adapters import inject
+    from lava_vision.train import build_base
+
+    _, model = build_base(cfg)
+    inject(model, cfg.adapter)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn_like(p) * 0.3)
+    return model
+
+
 def write_rgb(path, rgb: np.ndarray) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
@@ -115,20 +131,14 @@ def test_depth_files_are_the_model_output_in_metres_and_millimetres(tmp_path, mo
 @pytest.fixture
 def seg_adapter(tmp_path):
     """A tiny SAM checkpoint and an adapter with non-zero random weights (so adapted != base)."""
-    from lava_vision.adapters import inject, save_adapter
+    from lava_vision.adapters import save_adapter
     from lava_vision.tasks.segmentation.tiny import save_tiny_sam
-    from lava_vision.train import build_base, load_recipe
+    from lava_vision.train import load_recipe
 
     ckpt = save_tiny_sam(tmp_path / "tiny_sam.pth")
     cfg = load_recipe(ROOT / "tasks" / "seg_synthetic.py")
     cfg.model.checkpoint = str(ckpt)
-    _, model = build_base(cfg)
-    inject(model, cfg.adapter)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn_like(p) * 0.3)
+    model = randomly_adapted(cfg)
     return ckpt, save_adapter(model, tmp_path / "adapter"), cfg
 
 
@@ -167,9 +177,9 @@ def test_segmentation_mask_is_the_thresholded_probability_at_the_image_size(seg_
 
 
 def test_text2image_writes_one_image_per_prompt_and_seed(tmp_path, monkeypatch):
-    from lava_vision.adapters import disable_adapters, inject, save_adapter
+    from lava_vision.adapters import disable_adapters, save_adapter
     from lava_vision.tasks.text2image.tiny import write_tiny_sdxl
-    from lava_vision.train import build_base, load_recipe, load_trained
+    from lava_vision.train import load_recipe, load_trained
 
     sdxl = write_tiny_sdxl(tmp_path / "sdxl")
     recipe = tmp_path / "t2i.py"
@@ -182,13 +192,7 @@ def test_text2image_writes_one_image_per_prompt_and_seed(tmp_path, monkeypatch):
         "adapter=AdapterConfig(method='lava', rank=2, alpha=2.0, preset='sdxl_unet', excludes=['vae.*']), "
         "train=TrainConfig(precision='fp32'))\n")
     cfg = load_recipe(recipe)
-    _, model = build_base(cfg)
-    inject(model, cfg.adapter)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn_like(p) * 0.3)
+    model = randomly_adapted(cfg)
     adapter = save_adapter(model, tmp_path / "adapter")
     prompts = ["a red square icon", "", "a blue ring, 3d"]
     (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
