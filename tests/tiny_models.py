@@ -52,6 +52,18 @@ def tiny_depth_anything():
     return model
 
 
+def tiny_depth_anything_fan_in() -> nn.Module:
+    """``tiny_depth_anything`` in eval mode with PyTorch's default (fan-in) init on every conv and
+    linear, seeded: the transformers init leaves this tiny net's signals ~1e-5, too small to tell a
+    wrong update from a right one."""
+    model = tiny_depth_anything().eval()
+    torch.manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            m.reset_parameters()
+    return model
+
+
 def tiny_sdxl_unet():
     from diffusers import UNet2DConditionModel
     torch.manual_seed(0)
