@@ -68,3 +68,22 @@ def test_penalty_is_zero_at_init_and_for_lora():
         if p.requires_grad:
             p.data.normal_()
     assert orthogonal_penalty(m2).item() == 0.0
+
+
+def test_penalty_keeps_no_copy_of_the_factors_for_backward():
+    """Autograd saves the factors themselves (parameters) and the small R x R Grams, not a stacked
+    copy of every regularised factor that would live from forward to backward."""
+    m = randomised_model(regularize_conv=("U", "V"))
+    params = {p.untyped_storage().data_ptr() for p in m.parameters()}
+    extra = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in params:
+            extra[t.untyped_storage().data_ptr()] = t.shape
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        pen = orthogonal_penalty(m)
+    pen.backward()
+    # Grams (n x R x R) and per-factor lam vectors only; the stacked factors would be n x rows x R
+    # (rows 9, 4, 10) or n x R x cols
+    assert extra and all(len(s) == 1 or tuple(s[-2:]) == (3, 3) for s in extra.values()), extra

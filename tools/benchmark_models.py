@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.util
+import math
 import statistics
 import time
 from pathlib import Path
@@ -129,6 +130,12 @@ def clock_for(device) -> Callable[[], float]:
 
 def bench(steps: dict[str, Callable[[], None]], device, repeats: int, warmup: int) -> dict[str, float]:
     """Median seconds per step of each candidate, interleaved round-robin."""
+    return {k: statistics.median(v) for k, v in bench_rounds(steps, device, repeats, warmup).items()}
+
+
+def bench_rounds(steps: dict[str, Callable[[], None]], device, repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds of each candidate's step in each of ``repeats`` rounds; every round runs every
+    candidate once, in turn, so a slow spell of the machine hits one round of all of them."""
     clock = clock_for(device)
     for fn in steps.values():
         for _ in range(warmup):
@@ -141,7 +148,25 @@ def bench(steps: dict[str, Callable[[], None]], device, repeats: int, warmup: in
             fn()
             sync(device)
             times[k].append(clock() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
+
+
+def median_ci(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Median and a distribution-free confidence interval for it: the order statistics
+    ``x_(j) .. x_(n-j+1)`` with the largest j for which Binomial(n, 1/2) puts at least ``level``
+    between them (no normality assumed; machine noise is skewed)."""
+    x = sorted(values)
+    n = len(x)
+    j = 0
+    while j + 1 <= n // 2 and 1 - 2 * sum(math.comb(n, i) for i in range(j + 1)) / 2 ** n >= level:
+        j += 1
+    lo, hi = (x[j - 1], x[n - j]) if j else (x[0], x[-1])
+    return statistics.median(x), lo, hi
+
+
+def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> tuple[float, float, float]:
+    """Median and 95% interval of the per-round ratio num/den (the two ran back to back)."""
+    return median_ci([a / b for a, b in zip(times[num], times[den])])
 
 
 def memory(step: Callable[[], None], model: nn.Module, device) -> float:
@@ -152,14 +177,19 @@ def memory(step: Callable[[], None], model: nn.Module, device) -> float:
         step()
         sync(device)
         return torch.cuda.max_memory_allocated(device)
-    total = [0]
+    # each storage once (an input saved by the base layer and by its adapter is one tensor), and
+    # not the model's own parameters, which exist whether or not autograd saves them
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
 
     def pack(t):
-        total[0] += t.numel() * t.element_size()
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            seen[storage.data_ptr()] = storage.nbytes()
         return t
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         step()
-    return total[0]
+    return sum(seen.values())
 
 
 def regulariser_share(model: nn.Module, step_s: float, device, repeats: int) -> float:
@@ -177,10 +207,11 @@ def merged_inference(cands: dict, spec: ModelSpec, batch: dict, device, repeats:
     runs = {k: (lambda m=m: spec.loss(m, batch)) for k, m in
             {"base": base, "merged": merged, "unloaded": unloaded}.items()}
     with torch.no_grad():
-        t = bench(runs, device, repeats, 2)
+        rounds = bench_rounds(runs, device, repeats, 2)
     base.train()
-    return (f"  [infer] base {t['base'] * 1e3:.1f} ms; merged / base {t['merged'] / t['base']:.3f}; "
-            f"merged+unload / base {t['unloaded'] / t['base']:.3f}")
+    return (f"  [infer] base {statistics.median(rounds['base']) * 1e3:.1f} ms; merged / base "
+            "%.3f [%.3f, %.3f]; " % paired_ratio(rounds, "merged", "base") +
+            "merged+unload / base %.3f [%.3f, %.3f]" % paired_ratio(rounds, "unloaded", "base"))
 
 
 def run_model(spec: ModelSpec, args, device, dtype) -> list[str]:
@@ -195,13 +226,17 @@ def run_model(spec: ModelSpec, args, device, dtype) -> list[str]:
         steps = {n: make_step(cands[n][0], spec, batch, cands[n][1], mode == "compiled") for n in names}
         mem = {n: memory(steps[n], cands[n][0], device) if mode == "eager" or device.type == "cuda" else float("nan")
                for n in names}
-        t = bench(steps, device, args.repeats, args.warmup)
+        rounds = bench_rounds(steps, device, args.repeats, args.warmup)
+        t = {k: statistics.median(v) for k, v in rounds.items()}
         mem_label = "peak MiB" if device.type == "cuda" else "saved MiB"
-        block = [f"  [{mode}] {'candidate':<10} {'step ms':>9} {'/peft':>7} {'/frozen':>8} {mem_label:>10}"]
+        block = [f"  [{mode}] {'candidate':<10} {'step ms':>9} {'/peft [95% CI]':>22} {'/frozen':>8} "
+                 f"{mem_label:>10} {'/peft':>6}"]
         for n in names:
-            ratio = {k: f"{t[n] / t[k]:.3f}" if k in t else "n/a" for k in ("peft-lora", "frozen")}
-            block.append(f"  [{mode}] {n:<10} {t[n] * 1e3:9.1f} {ratio['peft-lora']:>7} {ratio['frozen']:>8} "
-                         f"{mem[n] / 2**20:10.1f}")
+            ratio = {k: "%.3f [%.3f, %.3f]" % paired_ratio(rounds, n, k) if k in rounds else "n/a"
+                     for k in ("peft-lora", "frozen")}
+            mem_ratio = f"{mem[n] / mem['peft-lora']:.3f}" if mem.get("peft-lora") else "n/a"
+            block.append(f"  [{mode}] {n:<10} {t[n] * 1e3:9.1f} {ratio['peft-lora']:>22} "
+                         f"{ratio['frozen'].split()[0]:>8} {mem[n] / 2**20:10.2f} {mem_ratio:>6}")
         if mode == "eager":
             for n in ("lava", "recipe"):
                 if cands[n][1]:
@@ -220,7 +255,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small inputs and configs (CPU smoke runs)")
     ap.add_argument("--models", default=",".join(SPECS), help=f"comma list of {list(SPECS)}")
     ap.add_argument("--rank", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=None, help="timed steps per candidate (default 5 quick, 20)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed rounds (default 15 quick, 20)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--modes", default="eager,compiled", help="eager and/or compiled (torch.compile, inductor)")
     ap.add_argument("--compile-candidates", default="frozen,peft-lora,lava",
@@ -231,14 +266,14 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    args.repeats = args.repeats or (5 if args.quick else 20)
+    args.repeats = args.repeats or (15 if args.quick else 20)
     args.compile_candidates = args.compile_candidates.split(",")
     args.modes = args.modes.split(",")
     device = torch.device(args.device)
     print(f"device={device} quick={args.quick} torch={torch.__version__} threads={torch.get_num_threads()} "
           f"clock={clock_for(device).__name__} "
           f"rank={args.rank} repeats={args.repeats}; step = forward + backward + AdamW step; "
-          f"medians, interleaved")
+          f"medians of interleaved rounds; ratios: median and 95% CI of the per-round ratio")
     for name in args.models.split(","):
         spec = SPECS[name]
         dtype = getattr(torch, args.dtype) if args.dtype else spec.dtype(device)

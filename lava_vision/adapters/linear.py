@@ -74,11 +74,13 @@ class LoRALinear(AdapterLayer):
         y = self.base_layer(x)
         h = F.linear(self.dropout(x), self.A)  # ... x n*R
         if len(self.selected) == 1:
-            upd = F.linear(h, self.B) * self.scale
+            upd = F.linear(h, self.B)
         else:
             a, b = self._blocks()
             h = h.unflatten(-1, (len(self.selected), self.rank))
-            upd = torch.einsum("...nr,ncr->...nc", h, b).flatten(-2) * self.scale
+            upd = torch.einsum("...nr,ncr->...nc", h, b).flatten(-2)
+        if self.scale != 1.0:  # alpha = rank (the default) makes s = 1: skip a kernel and its backward
+            upd = upd * self.scale
         if self.out_index is None:
             return y + upd
         return y.index_add(-1, self.out_index, upd)

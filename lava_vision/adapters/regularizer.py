@@ -58,15 +58,18 @@ class _GroupPenalty(torch.autograd.Function):
         gram = (f @ f.transpose(1, 2) if in_rows else f.transpose(1, 2) @ f) - _eye(block[0] if in_rows else block[1],
                                                                                       f.dtype, f.device)
         per = gram.square().sum(dim=(1, 2))
-        ctx.save_for_backward(f, gram, lam if torch.is_tensor(lam) else None)
-        ctx.meta = (in_rows, lam if not torch.is_tensor(lam) else None, [t.shape[0] for t in tensors])
+        # the parameters themselves are saved, not the stacked copy f: backward re-stacks them, so
+        # the penalty keeps no extra copy of every regularised factor alive until backward
+        ctx.save_for_backward(gram, lam if torch.is_tensor(lam) else None, *tensors)
+        ctx.meta = (in_rows, block, lam if not torch.is_tensor(lam) else None, [t.shape[0] for t in tensors])
         return (per * lam).sum() if torch.is_tensor(lam) else per.sum() * lam
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
-        f, gram, lam_t = ctx.saved_tensors
-        in_rows, lam, rows = ctx.meta
+        gram, lam_t, *tensors = ctx.saved_tensors
+        in_rows, block, lam, rows = ctx.meta
+        f = torch.cat(tensors).view(-1, *block)
         # d/dF lam ||F^T F - I||^2 = 4 lam F (F^T F - I); for F = A^T that is 4 lam (A A^T - I) A
         g = gram @ f if in_rows else f @ gram
         g = g * (4 * grad_out) * (lam_t.view(-1, 1, 1) if lam_t is not None else lam)
