@@ -185,7 +185,10 @@ class CPConv(AdapterLayer):
             shape = [self.rank] + [1] * self.ndim
             shape[i + 1] = k.shape[0]
             term = k.t().reshape(shape)
-            out = term * self.scale if out is None else out * term
+            if out is None:  # s = 1 (alpha = rank, the default) costs no kernel
+                out = term * self.scale if self.scale != 1.0 else term
+            else:
+                out = out * term
         return out
 
     def _forward_two_conv(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
