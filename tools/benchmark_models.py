@@ -103,16 +103,18 @@ def make_step(model: nn.Module, spec: ModelSpec, batch: dict, regularised: bool,
               compiled: bool) -> Callable[[], None]:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-6, foreach=True)
-    fwd = (lambda b: spec.loss(model, b))
+    # the regulariser is part of the step's loss, so under torch.compile it fuses with the rest
+    fwd = ((lambda b: spec.loss(model, b) + orthogonal_penalty(model)) if regularised
+           else (lambda b: spec.loss(model, b)))
     if compiled:
-        fwd = torch.compile(fwd)
+        # static: every candidate's closure shares this code object, so without it dynamo's
+        # automatic dynamic shapes would recompile the second candidate with symbolic sizes
+        # (which inductor then fails on for SAM's windowed attention)
+        fwd = torch.compile(fwd, dynamic=False)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = fwd(batch)
-        if regularised:
-            loss = loss + orthogonal_penalty(model)
-        loss.backward()
+        fwd(batch).backward()
         opt.step()
     return step
 

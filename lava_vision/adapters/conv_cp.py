@@ -79,8 +79,11 @@ def choose_path(conv: _ConvNd, rank: int, device_type: str = "cuda") -> str:
         factored_cost = 3 * rank * (c_in * stride + g * k + c_out)
         return "factored" if factored_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
     # CPU: whole-model steps (benchmarks/cpu_quick_*.txt) put the three-conv path 4-25% behind
-    # PEFT's two convs on ResNet / DPT k x k layers, and it saves one more map for backward
-    return "two_conv" if two_cost < FACTORED_FLOP_RATIO * kernel_cost else "kernel"
+    # PEFT's two convs on ResNet / DPT k x k layers, and it saves one more map for backward. The
+    # CPU is compute-bound, not launch-bound: two convs win whenever they add fewer FLOPs than the
+    # kernel path's weight gradient (the GPU's 0.5 margin made small 1x1 / 3x3 layers take the
+    # kernel path, which also keeps the full summed kernel for backward)
+    return "two_conv" if two_cost < kernel_cost else "kernel"
 
 
 class CPConv(AdapterLayer):
@@ -131,11 +134,15 @@ class CPConv(AdapterLayer):
         return [getattr(self, f"K{i + 1}") for i in range(self.ndim)]
 
     def delta_weight(self) -> torch.Tensor:
-        """dW in the base weight's layout, ``c_out x c_in/g x k...`` (transposed: ``c_in x c_out/g x k...``)."""
+        """dW in the base weight's layout, ``c_out x c_in/g x k...`` (transposed: ``c_in x c_out/g x k...``).
+
+        Built as the rank-R kernel (second o K_1 o ... o K_d, ``R x second x k...``) and one matmul
+        with the first factor: autograd then keeps only that small kernel, where a four-operand
+        einsum keeps ``first x second x R`` intermediates (the kernel path runs this every step)."""
         first, second = (self.V, self.U) if self.transposed else (self.U, self.V)
-        modes = _LETTERS[: self.ndim]
-        eq = "xr,yr," + ",".join(f"{m}r" for m in modes) + "->xy" + modes
-        return torch.einsum(eq, first, second, *self.kernels) * self.scale
+        r, ones = self.rank, (1,) * self.ndim
+        a = second.t().reshape(r, -1, *ones) * self._spatial_kernel().unsqueeze(1)  # R x second x k...
+        return (first @ a.reshape(r, -1)).reshape(first.shape[0], *a.shape[1:])
 
     def penalty_factors(self, kinds: list[str]) -> list[tuple[torch.Tensor, bool, int]]:
         return [(getattr(self, name), False, 1) for name, kind in self.factor_names.items() if kind in kinds]
