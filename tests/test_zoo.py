@@ -261,3 +261,30 @@ def test_bad_names_refused(run_dir, tmp_path):
         with pytest.raises(ZooError, match="zoo entry name"):
             publish(run_dir, bad, root=tmp_path, recipe=str(RECIPE))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_publish_split_reports_the_eval_tool_result_on_that_split(run_dir, tmp_path):
+    """``split="test"``: the card reports the tools/eval.py evaluation on test of the adapter chosen
+    on val, never the run's own val numbers; without that evaluation publishing is refused."""
+    from lava_vision.train import evaluate
+    from lava_vision.train.checkpoint import find_adapter_dir
+    from lava_vision.train.config import RunConfig
+
+    with pytest.raises(ZooError, match="tools/eval.py RECIPE --adapter .* --split test"):
+        publish(run_dir, "tiny", root=tmp_path / "zoo0", recipe=str(RECIPE), split="test")
+    cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    adapter_dir = find_adapter_dir(run_dir)
+    task, model = load_trained(cfg, adapter_dir)
+    test = evaluate(task, model, "test", batch_size=8)
+    val = evaluate(task, model, "val", batch_size=8)
+    assert test != val  # otherwise the test could not tell the splits apart
+    doc = {"split": "test", "max_samples": 0, "adapter": str(adapter_dir), "after": test}
+    (run_dir / "eval_test.json").write_text(json.dumps(doc))
+    try:
+        entry = publish(run_dir, "tiny", root=tmp_path / "zoo", recipe=str(RECIPE), split="test")
+    finally:
+        (run_dir / "eval_test.json").unlink()
+    record = json.loads((entry / "metrics.json").read_text())
+    assert record["split"] == "test" and record["source"] == "eval_test.json"
+    assert record["metrics"]["top1"] == pytest.approx(test["top1"], rel=1e-6, abs=0)
+    assert read_front_matter((entry / "README.md").read_text(), "card")["split"] == "test"

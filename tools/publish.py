@@ -28,6 +28,8 @@ def main() -> None:
     p.add_argument("--reuse-eval", action="store_true", help="trust the run's evaluation instead of re-running it")
     p.add_argument("--quick-samples", type=int, default=0, metavar="N",
                    help="also record the metrics on the first N samples (for fast reproduction tests)")
+    p.add_argument("--split", help="report this split's evaluation, written by tools/eval.py --split SPLIT (e.g. "
+                   "test for a best/ chosen on val); default: the run's own evaluation")
     p.add_argument("--license", default="apache-2.0", help="license of the adapter (default apache-2.0)")
     _common.add_zoo_root(p)
     args = p.parse_args()
@@ -38,7 +40,7 @@ def main() -> None:
 
     final = publish(args.run_dir, args.id, root=args.zoo_root, force=args.force, reuse_eval=args.reuse_eval,
                     recipe=args.recipe, train_command=args.train_command, license=args.license,
-                    quick_samples=args.quick_samples)
+                    quick_samples=args.quick_samples, split=args.split)
     print(zoo.format_table([r for r in zoo.list(args.zoo_root) if r["name"] == args.id]))
     print(f"published {final}")
 

@@ -29,11 +29,21 @@ from .portable import foreign_paths, repo_dir, to_portable
 REPRO_RTOL, REPRO_ATOL = 1e-5, 1e-7
 
 
-def run_evaluation(run_dir: Path, adapter_dir: Path, cfg: RunConfig) -> dict:
+def run_evaluation(run_dir: Path, adapter_dir: Path, cfg: RunConfig, split: str | None = None) -> dict:
     """The run's own evaluation of ``adapter_dir``: ``{"split", "max_samples", "metrics", "source"}``.
 
     Looked up in: the metrics ``best/`` keeps in its adapter_config.json; ``metrics.json`` when
-    publishing ``last/`` of the same step; ``eval_<split>.json`` written by tools/eval.py for it."""
+    publishing ``last/`` of the same step; ``eval_<split>.json`` written by tools/eval.py for it.
+    With ``split`` (e.g. "test" for a checkpoint chosen on "val"), only an ``eval_<split>.json`` of
+    this adapter counts: the numbers a card reports then come from a split it was not chosen on."""
+    if split is not None:
+        path = run_dir / f"eval_{split}.json"
+        doc = json.loads(path.read_text()) if path.is_file() else {}
+        if doc.get("after") and doc.get("adapter") and Path(doc["adapter"]).resolve() == adapter_dir.resolve():
+            return {"split": doc["split"], "max_samples": doc.get("max_samples", cfg.eval.max_samples),
+                    "metrics": dict(doc["after"]), "source": path.name}
+        raise ZooError(f"{run_dir}: no evaluation of {adapter_dir} on split {split!r} ({path.name}); evaluate it "
+                       f"first: python tools/eval.py RECIPE --adapter {run_dir} --split {split}")
     meta = read_adapter_config(adapter_dir)["metadata"]
     base = {"split": cfg.eval.split, "max_samples": cfg.eval.max_samples}
     if meta.get("metrics"):
@@ -117,12 +127,13 @@ def _close(a: float, b: float) -> bool:
 
 def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | None = None, force: bool = False,
             reuse_eval: bool = False, recipe: str | None = None, train_command: str | None = None,
-            license: str = "apache-2.0", quick_samples: int = 0) -> Path:
+            license: str = "apache-2.0", quick_samples: int = 0, split: str | None = None) -> Path:
     """Publish ``run_dir``'s adapter (``best/``, else ``last/``) as zoo entry ``name``; return its folder.
 
     Refuses: a run without an evaluation, an existing entry without ``force``, re-evaluated
     metrics or a card that differ from the run's. ``quick_samples`` > 0 also records the metrics
-    on the first N samples of the split (for fast reproduction tests)."""
+    on the first N samples of the split (for fast reproduction tests). ``split``: report that
+    split's ``tools/eval.py`` evaluation (``run_evaluation``) instead of the run's own."""
     from ..train.build import distributed_state, resolve_precision
     from ..train.checkpoint import find_adapter_dir
     from ..train.evaluation import evaluate
@@ -134,7 +145,7 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
     run_cfg = json.loads((run_dir / CONFIG_FILE).read_text())
     cfg = RunConfig.from_dict(run_cfg)
     adapter_dir = find_adapter_dir(run_dir)
-    record = run_evaluation(run_dir, adapter_dir, cfg)
+    record = run_evaluation(run_dir, adapter_dir, cfg, split)
     command = train_command or training_command(cfg, recipe)
     portable = to_portable(run_cfg)
     foreign = foreign_paths(portable)
