@@ -1,7 +1,7 @@
 """Training-time diagnostics and the run comparison, on real run folders of the toy task."""
 import csv
 import json
-import resource
+import os
 import runpy
 import statistics
 import sys
@@ -84,8 +84,12 @@ def test_trainer_logs_windowed_variance_step_time_and_memory(tmp_path, monkeypat
         assert {"orth_error/fc1", "orth_error/fc2", "orth_error_max"} <= set(record)
     train_logs = [r for r in logs if r["kind"] == "train"]
     assert all(0 < r["step_time_s"] < 60 for r in train_logs)
-    peak_now = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process trained: MiB
-    assert all(0 < r["peak_mem_mb"] <= peak_now for r in train_logs)
+    # MiB of this process's resident peak: more than torch alone takes (> 50 MiB), less than the
+    # machine has. ru_maxrss is no upper bound: after the run's /proc/self/clear_refs reset the
+    # kernel updates the high-water mark lazily, so memory freed later can lower it below what
+    # the run logged (seen once in CI); the per-run reset itself is tested in test_engine_validate
+    total_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    assert all(50 < r["peak_mem_mb"] < total_mib for r in train_logs)
 
 
 def test_compare_reads_real_run_folders(tmp_path, monkeypatch):
