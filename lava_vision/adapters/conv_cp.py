@@ -32,7 +32,6 @@ from .base import AdapterLayer, init_factor_
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
-_LETTERS = "abc"
 
 PATHS = ("kernel", "factored", "two_conv")
 # Measured break-evens (see choose_path and tools/benchmark_adapters.py): a low-rank path wins

@@ -57,17 +57,12 @@ def over_seeds(csv_paths: Sequence[Path], metric: str) -> list[SeedStats]:
 
 
 @dataclass
-class PairedStats:
-    setting: str
-    diffs: list[float]  # setting - reference, one per seed both have
+class PairedStats(SeedStats):
+    """``values``: setting minus reference, one per seed both ran (``seeds``)."""
 
     @property
-    def mean(self) -> float:
-        return statistics.fmean(self.diffs)
-
-    @property
-    def std(self) -> float:
-        return statistics.stdev(self.diffs) if len(self.diffs) > 1 else 0.0
+    def diffs(self) -> list[float]:
+        return self.values
 
     def record(self) -> tuple[int, int, int]:
         """(wins, ties, losses) against the reference, seed by seed."""
@@ -83,9 +78,9 @@ def paired(stats: Sequence[SeedStats], reference: str) -> list[PairedStats]:
     out = []
     for s in stats:
         if s.setting != reference:
-            diffs = [v - ref[seed] for seed, v in zip(s.seeds, s.values) if seed in ref]
-            if diffs:
-                out.append(PairedStats(s.setting, diffs))
+            common = [(seed, v - ref[seed]) for seed, v in zip(s.seeds, s.values) if seed in ref]
+            if common:
+                out.append(PairedStats(s.setting, [d for _, d in common], [seed for seed, _ in common]))
     return out
 
 

@@ -38,10 +38,9 @@ def run_evaluation(run_dir: Path, adapter_dir: Path, cfg: RunConfig, split: str 
     this adapter counts: the numbers a card reports then come from a split it was not chosen on."""
     if split is not None:
         path = run_dir / f"eval_{split}.json"
-        doc = json.loads(path.read_text()) if path.is_file() else {}
-        if doc.get("after") and doc.get("adapter") and Path(doc["adapter"]).resolve() == adapter_dir.resolve():
-            return {"split": doc["split"], "max_samples": doc.get("max_samples", cfg.eval.max_samples),
-                    "metrics": dict(doc["after"]), "source": path.name}
+        record = _eval_tool_record(path, adapter_dir, cfg) if path.is_file() else None
+        if record is not None:
+            return record
         raise ZooError(f"{run_dir}: no evaluation of {adapter_dir} on split {split!r} ({path.name}); evaluate it "
                        f"first: python tools/eval.py RECIPE --adapter {run_dir} --split {split}")
     meta = read_adapter_config(adapter_dir)["metadata"]
@@ -56,13 +55,21 @@ def run_evaluation(run_dir: Path, adapter_dir: Path, cfg: RunConfig, split: str 
             metrics = {k: v for k, v in doc.items() if k not in ("split", "step")}
             return {**base, "split": doc["split"], "metrics": metrics, "source": f"metrics.json (step {doc['step']})"}
     for path in sorted(run_dir.glob("eval_*.json")):
-        doc = json.loads(path.read_text())
-        if doc.get("after") and doc.get("adapter") and Path(doc["adapter"]).resolve() == adapter_dir.resolve():
-            return {"split": doc["split"], "max_samples": doc.get("max_samples", cfg.eval.max_samples),
-                    "metrics": dict(doc["after"]), "source": path.name}
+        record = _eval_tool_record(path, adapter_dir, cfg)
+        if record is not None:
+            return record
     raise ZooError(f"{run_dir}: no evaluation of {adapter_dir} (looked for metrics in {adapter_dir.name}/"
                    f"{CONFIG_NAME}, metrics.json, eval_*.json); evaluate it first: "
                    f"python tools/eval.py RECIPE --adapter {run_dir}")
+
+
+def _eval_tool_record(path: Path, adapter_dir: Path, cfg: RunConfig) -> dict | None:
+    """The record of an ``eval_<split>.json`` that tools/eval.py wrote for ``adapter_dir``, else None."""
+    doc = json.loads(path.read_text())
+    if doc.get("after") and doc.get("adapter") and Path(doc["adapter"]).resolve() == adapter_dir.resolve():
+        return {"split": doc["split"], "max_samples": doc.get("max_samples", cfg.eval.max_samples),
+                "metrics": dict(doc["after"]), "source": path.name}
+    return None
 
 
 def training_command(cfg: RunConfig, recipe: str | None) -> str:
