@@ -106,6 +106,10 @@ def test_auto_path_picks_from_shape():
     assert choose_path(big, 8) == "factored"  # 3*8*(256+9+256) << 256*256*9
     tiny = nn.Conv2d(4, 4, 1)
     assert choose_path(tiny, 8) == "kernel"
+    # CPU, k x k: two convs whenever they add fewer FLOPs than the kernel path's weight gradient.
+    # A 3x3 32->32 layer at R = 8 adds 3*8*(32*9+32) = 7680 vs 32*32*9 = 9216 (a 0.5 margin: kernel)
+    assert choose_path(nn.Conv2d(32, 32, 3), 8, "cpu") == "two_conv"
+    assert choose_path(nn.Conv2d(16, 16, 3), 8, "cpu") == "kernel"  # 3*8*(144+16) = 3840 > 2304
 
 
 @pytest.mark.parametrize("path", ["kernel", "factored"])

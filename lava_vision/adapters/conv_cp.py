@@ -80,8 +80,8 @@ def choose_path(conv: _ConvNd, rank: int, device_type: str = "cuda") -> str:
     # CPU: whole-model steps (benchmarks/cpu_quick_*.txt) put the three-conv path 4-25% behind
     # PEFT's two convs on ResNet / DPT k x k layers, and it saves one more map for backward. The
     # CPU is compute-bound, not launch-bound: two convs win whenever they add fewer FLOPs than the
-    # kernel path's weight gradient (the GPU's 0.5 margin made small 1x1 / 3x3 layers take the
-    # kernel path, which also keeps the full summed kernel for backward)
+    # kernel path's weight gradient (the GPU's 0.5 margin made small k x k layers take the
+    # kernel path, which also keeps the full summed kernel for backward; 1x1 layers keep it above)
     return "two_conv" if two_cost < kernel_cost else "kernel"
 
 
