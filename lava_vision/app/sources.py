@@ -1,0 +1,150 @@
+"""What the app can show: the zoo's entries and the finished runs of a runs folder, each with its
+card facts (metrics and the split they were measured on), loaded as a base | adapted pair of
+``lava_vision.inference.Predictor``s (cached, so each model loads once per server).
+
+The page only ever sends back a key of ``list_sources``; a key it does not know is a missing
+entry, never a path to open."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .. import zoo
+from ..inference import Predictor, load_run
+from ..train import RunConfig, find_adapter_dir, resolve_precision
+
+
+class SourceError(ValueError):
+    """A source that is missing or cannot be loaded; the message names it."""
+
+
+@dataclass
+class Source:
+    """One zoo entry (``kind="zoo"``) or run folder (``kind="run"``). ``split`` and ``metrics`` are
+    the recorded evaluation (None / {} when the run has none); ``facts`` are extra card lines."""
+
+    key: str
+    kind: str
+    name: str
+    task: str
+    split: str | None
+    metrics: dict[str, float]
+    facts: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None  # the run folder (kind "run")
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}: {self.name} ({self.task})"
+
+
+@dataclass
+class Loaded:
+    """The base model and the adapted one of a source, ready to predict."""
+
+    source: Source
+    base: Predictor
+    adapted: Predictor
+
+
+def zoo_sources(root: str | os.PathLike | None) -> list[Source]:
+    out = []
+    for row in zoo.list(root):
+        facts = {"base": row["base"], "adapter": f"{row['method']} rank {row['rank']}"}
+        out.append(Source(f"zoo:{row['name']}", "zoo", row["name"], row["task"], row["split"], row["metrics"], facts))
+    return out
+
+
+def run_sources(runs_dir: str | os.PathLike) -> tuple[list[Source], list[str]]:
+    """The finished runs directly inside ``runs_dir`` (a ``config.json`` and ``best/`` or ``last/``)
+    and one line per folder that looks like a run but cannot be read."""
+    from ..zoo.publish import run_evaluation
+
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return [], [f"--runs {runs_dir}: no such folder"]
+    out, problems = [], []
+    for d in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+        if not (d / "config.json").is_file() or not any((d / n / "adapter_config.json").is_file()
+                                                         for n in ("best", "last")):
+            continue
+        try:
+            cfg = RunConfig.from_dict(json.loads((d / "config.json").read_text()))
+            adapter_dir = find_adapter_dir(d)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            problems.append(f"run {d.name}: not loadable ({type(e).__name__}: {e})")
+            continue
+        try:
+            record = run_evaluation(d, adapter_dir, cfg)
+        except (zoo.ZooError, OSError, ValueError, KeyError):
+            record = {"split": None, "metrics": {}}
+        facts = {"checkpoint": adapter_dir.name + "/", "adapter": f"{cfg.adapter.method} rank {cfg.adapter.rank}"}
+        if record.get("source"):
+            facts["metrics from"] = record["source"]
+        out.append(Source(f"run:{d.name}", "run", d.name, cfg.task, record["split"], dict(record["metrics"]), facts,
+                          path=d))
+    return out, problems
+
+
+def list_sources(zoo_root: str | os.PathLike | None = None, runs_dir: str | os.PathLike | None = None
+                 ) -> tuple[dict[str, Source], list[str]]:
+    """``({key: Source}, problems)``: every zoo entry, then every finished run; an unreadable zoo
+    index or run is a problem line, not a failure (the rest stays usable)."""
+    sources, problems = [], []
+    try:
+        sources += zoo_sources(zoo_root)
+    except (zoo.ZooError, OSError, KeyError) as e:
+        problems.append(f"zoo: {e}")
+    if runs_dir is not None:
+        runs, bad = run_sources(runs_dir)
+        sources += runs
+        problems += bad
+    return {s.key: s for s in sources}, problems
+
+
+class Models:
+    """Loads each source's base and adapted models on first use and keeps them (one lock: two
+    requests never build the same model twice)."""
+
+    def __init__(self, sources: dict[str, Source], zoo_root: str | os.PathLike | None, device: str | None) -> None:
+        self.sources, self.zoo_root = sources, zoo_root
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self._cache: dict[str, Loaded] = {}
+        self._lock = threading.Lock()
+
+    def source(self, key: str | None) -> Source:
+        if not key or key not in self.sources:
+            known = ", ".join(s.name for s in self.sources.values()) or "none"
+            raise SourceError(f"missing entry: {key!r} is not in this app's zoo or runs (known: {known})")
+        return self.sources[key]
+
+    def get(self, key: str | None, report: Callable[[float, str], None] = lambda f, s: None) -> Loaded:
+        """The loaded pair; ``report(fraction, text)`` is told what is loading."""
+        source = self.source(key)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = self._load(source, report)
+            return self._cache[key]
+
+    def _load(self, s: Source, report: Callable[[float, str], None]) -> Loaded:
+        try:
+            report(0.1, f"loading {s.name}: adapter (files verified)")
+            if s.kind == "zoo":
+                entry = zoo.load(s.name, self.zoo_root, device=self.device)  # hashes and base digest checked
+                cfg = entry.config
+                precision = resolve_precision(cfg.train.precision, self.device)
+                adapted = Predictor(entry.task, entry.model, cfg, precision)
+            else:
+                cfg = RunConfig.from_dict(json.loads((s.path / "config.json").read_text()))
+                precision = resolve_precision(cfg.train.precision, self.device)
+                adapted = load_run(s.path, cfg, self.device, precision)
+            report(0.6, f"loading {s.name}: base model")
+            base = load_run(None, cfg, self.device, precision)  # as tools/predict.py --no-adapter builds it
+        except Exception as e:  # noqa: BLE001  (any failure to build is shown in the page, naming the source)
+            raise SourceError(f"{s.label} could not be loaded: {type(e).__name__}: {e}") from e
+        return Loaded(s, base, adapted)

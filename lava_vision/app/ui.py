@@ -1,0 +1,162 @@
+"""The page: pick a source (zoo entry or run), give an image (or a prompt and seed), see base |
+adapted side by side in the task's own view, download the outputs.
+
+Every user mistake (unreadable image, wrong channels, too large, missing entry, a model that
+does not load) is a message in the ``status`` box, never a traceback, and the server goes on.
+The API names ``/select`` and ``/predict`` are what ``gradio_client`` calls (tests/test_app.py).
+
+Several adapters on one base (mixing with a strength slider per adapter) would add one column
+per adapter plus the mix to ``RESULT_COLUMNS`` and sliders built from the source's adapter names;
+it waits for the named-adapter API (docs/app.md)."""
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from ..inference.inputs import IMAGE_SUFFIXES
+from .sources import Models, SourceError
+from .uploads import UploadError, limit_text, read_upload
+from .views import card_markdown, class_confidences, depth_figure, probability_figure, write_outputs
+
+TASK_GROUPS = ("classification", "depth", "segmentation", "text2image")
+KEEP_OUTPUTS_S = 3600  # a request's download folder lives an hour (its files are copied to the page cache)
+USER_ERRORS = (UploadError, SourceError)
+
+
+def status(text: str, error: bool = False) -> str:
+    return f"**Could not run:** {text}" if error else text
+
+
+def new_output_dir(root: Path) -> Path:
+    """A fresh folder for one request's downloads; folders older than ``KEEP_OUTPUTS_S`` go."""
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if time.time() - old.stat().st_mtime > KEEP_OUTPUTS_S:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix="request-", dir=root))
+
+
+def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blocks:
+    """The Blocks app over ``models.sources``; ``problems`` (unreadable zoo or runs) are listed on top."""
+    choices = [(s.label, key) for key, s in models.sources.items()]
+    first = choices[0][1] if choices else None
+    with gr.Blocks(title="lava-vision: try an adapter", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+        gr.Markdown("# lava-vision: base | adapted\nPick a zoo entry or a finished run, give it an image "
+                    f"({', '.join(IMAGE_SUFFIXES)}; RGB, {limit_text()}) or, for text-to-image, a prompt and a "
+                    "seed. Outputs download in the formats of `tools/predict.py`.")
+        if problems:
+            gr.Markdown("Not listed:\n" + "\n".join(f"- {p}" for p in problems))
+        with gr.Row():
+            with gr.Column(scale=1):
+                source = gr.Dropdown(choices, value=first, label="zoo entry or run")
+                upload = gr.File(label="image", file_types=list(IMAGE_SUFFIXES), type="filepath", elem_id="upload")
+                prompt = gr.Textbox(label="prompt", visible=False, elem_id="prompt")
+                seed = gr.Number(label="seed", value=0, precision=0, minimum=0, visible=False, elem_id="seed")
+                run = gr.Button("Run", variant="primary", elem_id="run")
+                preview = gr.Image(label="input (as the model reads it)", type="numpy", format="png",
+                                   interactive=False, height=240)
+            card = gr.Markdown(elem_id="card")
+        message = gr.Markdown(elem_id="status")
+        with gr.Group(visible=False) as cls_group:
+            with gr.Row():
+                cls_base = gr.Label(label="base: class probabilities", num_top_classes=10, elem_id="cls-base")
+                cls_adapted = gr.Label(label="adapted: class probabilities", num_top_classes=10,
+                                       elem_id="cls-adapted")
+        with gr.Group(visible=False) as depth_group:
+            depth_plot = gr.Plot(label="depth: base | adapted", format="png")
+            depth_row = gr.Slider(0, 1, value=0, step=1, label="profile row (pixels from the top)")
+        with gr.Group(visible=False) as seg_group:
+            with gr.Row():
+                seg_base = gr.Image(label="base: mask overlay", format="png", interactive=False)
+                seg_adapted = gr.Image(label="adapted: mask overlay", format="png", interactive=False)
+            seg_plot = gr.Plot(label="foreground probability: base | adapted", format="png")
+        with gr.Group(visible=False) as t2i_group:
+            with gr.Row():
+                gen_base = gr.Image(label="base: generated", format="png", interactive=False)
+                gen_adapted = gr.Image(label="adapted: generated", format="png", interactive=False)
+        with gr.Row():
+            files_base = gr.File(label="downloads: base", file_count="multiple", interactive=False)
+            files_adapted = gr.File(label="downloads: adapted", file_count="multiple", interactive=False)
+        depths = gr.State(None)  # (base, adapted) H x W metres, for moving the profile row
+
+        groups = [cls_group, depth_group, seg_group, t2i_group]
+
+        def select(key: str | None, progress: gr.Progress = gr.Progress()):
+            """Show the card and the task's view, and load both models (with a progress bar)."""
+            try:
+                s = models.source(key)
+                models.get(key, lambda f, text: progress(f, desc=text))
+            except USER_ERRORS as e:
+                hidden = [gr.update(visible=False)] * (len(groups) + 3)
+                return [status(str(e), error=True), ""] + hidden
+            image_task = s.task != "text2image"
+            shown = [gr.update(visible=s.task == t) for t in TASK_GROUPS]
+            ready = f"{s.name} is loaded: " + ("upload an image." if image_task else "type a prompt, choose a seed.")
+            return [status(ready), card_markdown(s), *shown, gr.update(visible=image_task),
+                    gr.update(visible=not image_task), gr.update(visible=not image_task)]
+
+        def predict(key: str | None, path: str | None, text: str | None, seed_value: float | None,
+                    progress: gr.Progress = gr.Progress()):
+            """One input through base and adapted; every output of the page, or a message."""
+            empty = {**dict.fromkeys(outputs_of_predict), depth_row: gr.update()}
+            try:
+                loaded = models.get(key, lambda f, t: progress(f, desc=t))
+                kind = loaded.source.task
+                if kind == "text2image":
+                    if not text or not text.strip():
+                        raise UploadError("type a prompt first")
+                    rgb, item, seed_int = None, text.strip(), int(seed_value or 0)
+                else:
+                    if not path:
+                        raise UploadError("upload an image first")
+                    rgb, seed_int = read_upload(path), 0
+                    item = rgb
+                progress(0.8, desc="predicting")
+                out = new_output_dir(outputs_root)
+                results, files = {}, {}
+                for side in ("base", "adapted"):
+                    predictor = getattr(loaded, side)
+                    results[side] = predictor.predict(item, seed_int)
+                    files[side] = [str(p) for p in write_outputs(predictor, results[side], rgb, out / side)]
+            except USER_ERRORS as e:
+                return {**empty, message: status(str(e), error=True)}
+            except Exception as e:  # noqa: BLE001  (the page gets a line, the server log the traceback)
+                traceback.print_exc(file=sys.stderr)
+                return {**empty, message: status(f"unexpected {type(e).__name__}: {e} (the server log has the "
+                                                 "details)", error=True)}
+            shown = {**empty, message: status(f"{loaded.source.name}: base | adapted done"), preview: rgb,
+                     files_base: files["base"], files_adapted: files["adapted"]}
+            b, a = results["base"], results["adapted"]
+            if kind == "classification":
+                shown.update({cls_base: class_confidences(b), cls_adapted: class_confidences(a)})
+            elif kind == "depth":
+                mid = b.depth.shape[0] // 2
+                shown.update({depth_plot: depth_figure(b.depth, a.depth, mid), depths: (b.depth, a.depth),
+                              depth_row: gr.update(maximum=b.depth.shape[0] - 1, value=mid)})
+            elif kind == "segmentation":
+                overlay = [p for p in files["base"] + files["adapted"] if p.endswith("_overlay.png")]
+                shown.update({seg_base: overlay[0], seg_adapted: overlay[1], seg_plot: probability_figure(b.prob, a.prob)})
+            else:
+                shown.update({gen_base: files["base"][0], gen_adapted: files["adapted"][0]})
+            return shown
+
+        def move_profile(pair: tuple[np.ndarray, np.ndarray] | None, row: float):
+            return depth_figure(pair[0], pair[1], int(row)) if pair is not None else None
+
+        outputs_of_predict = [message, preview, cls_base, cls_adapted, depth_plot, depths, depth_row, seg_base,
+                              seg_adapted, seg_plot, gen_base, gen_adapted, files_base, files_adapted]
+        select_outputs = [message, card, *groups, upload, prompt, seed]
+        source.change(select, source, select_outputs, api_name="select")
+        app.load(select, source, select_outputs, api_name=False)
+        inputs = [source, upload, prompt, seed]
+        run.click(predict, inputs, outputs_of_predict, api_name="predict")
+        upload.upload(predict, inputs, outputs_of_predict, api_name=False)
+        depth_row.release(move_profile, [depths, depth_row], depth_plot, api_name=False)
+    return app
