@@ -70,20 +70,23 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                 cls_adapted = gr.Label(label="adapted: class probabilities", num_top_classes=10,
                                        elem_id="cls-adapted")
         with gr.Group(visible=False) as depth_group:
-            depth_plot = gr.Plot(label="depth: base | adapted", format="png")
+            depth_plot = gr.Plot(label="depth: base | adapted", format="png", elem_id="depth-plot")
             depth_row = gr.Slider(0, 1, value=0, step=1, label="profile row (pixels from the top)")
         with gr.Group(visible=False) as seg_group:
             with gr.Row():
-                seg_base = gr.Image(label="base: mask overlay", format="png", interactive=False)
-                seg_adapted = gr.Image(label="adapted: mask overlay", format="png", interactive=False)
-            seg_plot = gr.Plot(label="foreground probability: base | adapted", format="png")
+                seg_base = gr.Image(label="base: mask overlay", format="png", interactive=False, elem_id="seg-base")
+                seg_adapted = gr.Image(label="adapted: mask overlay", format="png", interactive=False,
+                                       elem_id="seg-adapted")
+            seg_plot = gr.Plot(label="foreground probability: base | adapted", format="png", elem_id="seg-plot")
         with gr.Group(visible=False) as t2i_group:
             with gr.Row():
-                gen_base = gr.Image(label="base: generated", format="png", interactive=False)
-                gen_adapted = gr.Image(label="adapted: generated", format="png", interactive=False)
+                gen_base = gr.Image(label="base: generated", format="png", interactive=False, elem_id="gen-base")
+                gen_adapted = gr.Image(label="adapted: generated", format="png", interactive=False,
+                                      elem_id="gen-adapted")
         with gr.Row():
-            files_base = gr.File(label="downloads: base", file_count="multiple", interactive=False)
-            files_adapted = gr.File(label="downloads: adapted", file_count="multiple", interactive=False)
+            files_base = gr.File(label="downloads: base", file_count="multiple", interactive=False, elem_id="files-base")
+            files_adapted = gr.File(label="downloads: adapted", file_count="multiple", interactive=False,
+                                    elem_id="files-adapted")
         depths = gr.State(None)  # (base, adapted) H x W metres, for moving the profile row
 
         groups = [cls_group, depth_group, seg_group, t2i_group]
