@@ -96,7 +96,7 @@ def server(setup):
                              str(d / "runs"), "--port", str(port), "--device", "cpu"],
                             cwd=d / "cwd", env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
+    deadline = time.time() + 300  # a busy machine: importing torch and gradio alone can take a minute
     while True:
         try:
             urllib.request.urlopen(url, timeout=5)
@@ -121,14 +121,20 @@ def client(server):
     return Client(server[0], verbose=False, download_files=str(server[1] / "downloads"))
 
 
-def predict_tool(monkeypatch, out: Path, source: list[str], input_path: Path, *extra: str) -> Path:
-    run_tool(monkeypatch, "predict.py", *source, "--input", str(input_path), "--out", str(out), "--device", "cpu",
-             *extra)
-    return out
+def predict_tool(monkeypatch, out: Path, adapted: list[str], base: list[str], input_path: Path,
+                 *extra: str) -> dict[str, Path]:
+    """tools/predict.py's output folders for the adapted model (``adapted``: its source arguments)
+    and the base one (``base``), on the same input."""
+    folders = {"adapted": out / "tool_adapted", "base": out / "tool_base"}
+    for side, source in (("adapted", adapted), ("base", base)):
+        run_tool(monkeypatch, "predict.py", *source, "--input", str(input_path), "--out", str(folders[side]),
+                 "--device", "cpu", *extra)
+    return folders
 
 
-def by_name(paths: list[str]) -> dict[str, Path]:
-    return {Path(p).name: Path(p) for p in paths}
+def app_files(out: dict) -> dict[str, dict[str, Path]]:
+    """The app's downloads, ``{"base" | "adapted": {file name: local copy}}``."""
+    return {side: {Path(p).name: Path(p) for p in out[f"files_{side}"]} for side in ("base", "adapted")}
 
 
 # /predict's outputs as gradio_client returns them (the page's State is not part of the API)
@@ -156,14 +162,13 @@ def test_classification_matches_predict_tool(client, server, tmp_path, monkeypat
     images, _ = render_shapes(1, "target", "test", seed=5, size=48)
     write_rgb(tmp_path / "my shape;1.png", images[0])  # an odd upload name: outputs never use it
     out = app_predict(client, "zoo:quickstart", tmp_path / "my shape;1.png")
-    labels, files = {"base": out["cls_base"], "adapted": out["cls_adapted"]}, {"base": out["files_base"], "adapted": out["files_adapted"]}
-    tool = {"adapted": predict_tool(monkeypatch, tmp_path / "tool_a", ["--zoo", "quickstart"], tmp_path / "my shape;1.png"),
-            "base": predict_tool(monkeypatch, tmp_path / "tool_b", [str(ROOT / "tasks" / "quickstart.py"), "--no-adapter"],
-                                 tmp_path / "my shape;1.png")}
+    labels, files = {"base": out["cls_base"], "adapted": out["cls_adapted"]}, app_files(out)
+    tool = predict_tool(monkeypatch, tmp_path, ["--zoo", "quickstart"],
+                        [str(ROOT / "tasks" / "quickstart.py"), "--no-adapter"], tmp_path / "my shape;1.png")
     probs = {}
     for side in ("base", "adapted"):
-        assert list(by_name(files[side])) == ["predictions.csv"]
-        got, want = csv_rows(by_name(files[side])["predictions.csv"]), csv_rows(tool[side] / "predictions.csv")
+        assert list(files[side]) == ["predictions.csv"]
+        got, want = csv_rows(files[side]["predictions.csv"]), csv_rows(tool[side] / "predictions.csv")
         assert got[0] == want[0] and got[1][0] == "upload" and got[1][1:] == want[1][1:]  # exact float32 reprs
         shown = {c["label"]: c["confidence"] for c in labels[side]["confidences"]}
         assert shown == {name: float(v) for name, v in zip(want[0][2:], want[1][2:])}  # the chart shows them all
@@ -177,10 +182,9 @@ def test_depth_matches_predict_tool(client, tmp_path, monkeypatch):
 
     write_rgb(tmp_path / "room.png", SyntheticDepthDataset(1, "B", 84, 100, seed=3)[0]["rgb"])
     out = app_predict(client, "zoo:depth_synthetic", tmp_path / "room.png")
-    files = {"base": by_name(out["files_base"]), "adapted": by_name(out["files_adapted"])}
-    tool = {"adapted": predict_tool(monkeypatch, tmp_path / "tool_a", ["--zoo", "depth_synthetic"], tmp_path / "room.png"),
-            "base": predict_tool(monkeypatch, tmp_path / "tool_b", [str(ROOT / "tasks" / "depth_synthetic.py"),
-                                 "--no-adapter"], tmp_path / "room.png")}
+    files = app_files(out)
+    tool = predict_tool(monkeypatch, tmp_path, ["--zoo", "depth_synthetic"],
+                        [str(ROOT / "tasks" / "depth_synthetic.py"), "--no-adapter"], tmp_path / "room.png")
     metres = {}
     for side in ("base", "adapted"):
         assert sorted(files[side]) == ["upload_depth_color.png", "upload_depth_m.npy", "upload_depth_mm.png"]
@@ -191,7 +195,7 @@ def test_depth_matches_predict_tool(client, tmp_path, monkeypatch):
             got = cv2.imread(str(files[side][f"upload_{suffix}"]), cv2.IMREAD_UNCHANGED)
             assert np.array_equal(got, cv2.imread(str(tool[side] / f"room_{suffix}"), cv2.IMREAD_UNCHANGED))
     assert np.abs(metres["base"] - metres["adapted"]).max() > 1e-2
-    assert out["depth_plot"] is not None and out["depth_plot"]["type"] == "matplotlib"  # the colour-map + profile figure
+    assert out["depth_plot"] is not None and out["depth_plot"]["type"] == "matplotlib"  # colour maps + profile
 
 
 def test_segmentation_matches_predict_tool(client, setup, tmp_path, monkeypatch):
@@ -199,11 +203,10 @@ def test_segmentation_matches_predict_tool(client, setup, tmp_path, monkeypatch)
     rgb = cv2.GaussianBlur(np.random.default_rng(2).integers(0, 256, (60, 45, 3), dtype=np.uint8), (9, 9), 3)
     write_rgb(tmp_path / "scan.png", rgb)
     out = app_predict(client, "run:seg", tmp_path / "scan.png")
-    files = {"base": by_name(out["files_base"]), "adapted": by_name(out["files_adapted"])}
+    files = app_files(out)
     recipe = [str(SEG_RECIPE), "--set", f"model.checkpoint={ckpt}"]
-    tool = {"adapted": predict_tool(monkeypatch, tmp_path / "tool_a", [*recipe, "--adapter", str(setup[0] / "runs" / "seg")],
-                                    tmp_path / "scan.png"),
-            "base": predict_tool(monkeypatch, tmp_path / "tool_b", [*recipe, "--no-adapter"], tmp_path / "scan.png")}
+    tool = predict_tool(monkeypatch, tmp_path, [*recipe, "--adapter", str(setup[0] / "runs" / "seg")],
+                        [*recipe, "--no-adapter"], tmp_path / "scan.png")
     masks = {}
     for side in ("base", "adapted"):
         assert sorted(files[side]) == ["upload_mask.png", "upload_overlay.png"]
@@ -213,7 +216,8 @@ def test_segmentation_matches_predict_tool(client, setup, tmp_path, monkeypatch)
         masks[side] = cv2.imread(str(files[side]["upload_mask.png"]), cv2.IMREAD_UNCHANGED)
         assert masks[side].shape == rgb.shape[:2]
     assert (masks["base"] != masks["adapted"]).mean() > 0.01
-    overlays = [cv2.imread(str(out[k]), cv2.IMREAD_UNCHANGED) for k in ("seg_base", "seg_adapted")]  # the page shows the written overlays
+    # the page shows the overlays it offers for download
+    overlays = [cv2.imread(str(out[k]), cv2.IMREAD_UNCHANGED) for k in ("seg_base", "seg_adapted")]
     assert [np.array_equal(o, cv2.imread(str(files[s]["upload_overlay.png"]), cv2.IMREAD_UNCHANGED))
             for o, s in zip(overlays, ("base", "adapted"))] == [True, True]
 
@@ -221,12 +225,10 @@ def test_segmentation_matches_predict_tool(client, setup, tmp_path, monkeypatch)
 def test_text2image_matches_predict_tool(client, setup, tmp_path, monkeypatch):
     d, _, recipe = setup
     out = app_predict(client, "run:t2i", prompt="a red square icon", seed=3)
-    files = {"base": by_name(out["files_base"]), "adapted": by_name(out["files_adapted"])}
+    files = app_files(out)
     (tmp_path / "prompts.txt").write_text("a red square icon\n")
-    tool = {"adapted": predict_tool(monkeypatch, tmp_path / "tool_a", [str(recipe), "--adapter", str(d / "runs" / "t2i")],
-                                    tmp_path / "prompts.txt", "--seeds", "3"),
-            "base": predict_tool(monkeypatch, tmp_path / "tool_b", [str(recipe), "--no-adapter"], tmp_path / "prompts.txt",
-                                 "--seeds", "3")}
+    tool = predict_tool(monkeypatch, tmp_path, [str(recipe), "--adapter", str(d / "runs" / "t2i")],
+                        [str(recipe), "--no-adapter"], tmp_path / "prompts.txt", "--seeds", "3")
     images = {}
     for side in ("base", "adapted"):
         name = "0000_a_red_square_icon_seed3.png"

@@ -7,9 +7,28 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 MAX_FILE_SIZE = "50mb"  # an upload larger than this is refused by the server before it is stored
+STARTUP_CHECK_S = 120  # how long the server may take to answer its own first request
+
+
+def patient_url_ok(url: str) -> bool:
+    """Gradio's start-up self-check (``gradio.networking.url_ok``) gives up on the first request
+    slower than 3 s and then refuses to start without a share link; on a busy machine the first
+    page render takes longer. This one keeps asking for ``STARTUP_CHECK_S``."""
+    import httpx
+
+    deadline = time.monotonic() + STARTUP_CHECK_S
+    while time.monotonic() < deadline:
+        try:
+            if httpx.head(url, timeout=30).status_code < 400:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
 
 
 def serve(zoo_root: str | os.PathLike | None = None, runs_dir: str | os.PathLike | None = None,
@@ -22,9 +41,11 @@ def serve(zoo_root: str | os.PathLike | None = None, runs_dir: str | os.PathLike
     os.environ["GRADIO_TEMP_DIR"] = str(temp / "gradio")
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     import gradio as gr
+    import gradio.networking
 
+    gradio.networking.url_ok = patient_url_ok
     from .sources import Models, list_sources
-    from .ui import build_app
+    from .ui import CSS, build_app
 
     sources, problems = list_sources(zoo_root, runs_dir)
     for p in problems:
@@ -35,7 +56,8 @@ def serve(zoo_root: str | os.PathLike | None = None, runs_dir: str | os.PathLike
         print(f"warning: listening on {host}: anyone who can reach this machine can use the app", file=sys.stderr)
     app = build_app(Models(sources, zoo_root, device), problems, temp / "outputs")
     # system fonts: the default theme would fetch web fonts, and the app runs offline
-    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                              font_mono=["ui-monospace", "monospace"])
     app.queue(default_concurrency_limit=1).launch(server_name=host, server_port=port, share=share,
-                                                  max_file_size=MAX_FILE_SIZE, theme=theme, show_error=False,
+                                                  max_file_size=MAX_FILE_SIZE, theme=theme, css=CSS, show_error=False,
                                                   footer_links=["api"], inbrowser=False)

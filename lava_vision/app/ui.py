@@ -5,9 +5,9 @@ Every user mistake (unreadable image, wrong channels, too large, missing entry, 
 does not load) is a message in the ``status`` box, never a traceback, and the server goes on.
 The API names ``/select`` and ``/predict`` are what ``gradio_client`` calls (tests/test_app.py).
 
-Several adapters on one base (mixing with a strength slider per adapter) would add one column
-per adapter plus the mix to ``RESULT_COLUMNS`` and sliders built from the source's adapter names;
-it waits for the named-adapter API (docs/app.md)."""
+Several adapters on one base (mixing with a strength slider per adapter) would add one result
+column per adapter alone and one for the mix beside ``COLUMNS``, and sliders built from the
+source's adapter names; it waits for the named-adapter API (docs/app.md)."""
 from __future__ import annotations
 
 import shutil
@@ -26,8 +26,12 @@ from .uploads import UploadError, limit_text, read_upload
 from .views import card_markdown, class_confidences, depth_figure, probability_figure, write_outputs
 
 TASK_GROUPS = ("classification", "depth", "segmentation", "text2image")
+COLUMNS = ("base", "adapted")  # the attributes of ``sources.Loaded``, shown left to right
 KEEP_OUTPUTS_S = 3600  # a request's download folder lives an hour (its files are copied to the page cache)
 USER_ERRORS = (UploadError, SourceError)
+# small pictures (a 32 px generated image, a 64 px scan) fill their box instead of staying a thumbnail
+CSS = ".fill img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }"
+PICTURE = dict(format="png", interactive=False, height=320, elem_classes=["fill"])
 
 
 def status(text: str, error: bool = False) -> str:
@@ -60,8 +64,7 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                 prompt = gr.Textbox(label="prompt", visible=False, elem_id="prompt")
                 seed = gr.Number(label="seed", value=0, precision=0, minimum=0, visible=False, elem_id="seed")
                 run = gr.Button("Run", variant="primary", elem_id="run")
-                preview = gr.Image(label="input (as the model reads it)", type="numpy", format="png",
-                                   interactive=False, height=240)
+                preview = gr.Image(label="input (as the model reads it)", type="numpy", **{**PICTURE, "height": 240})
             card = gr.Markdown(elem_id="card")
         message = gr.Markdown(elem_id="status")
         with gr.Group(visible=False) as cls_group:
@@ -74,17 +77,16 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
             depth_row = gr.Slider(0, 1, value=0, step=1, label="profile row (pixels from the top)")
         with gr.Group(visible=False) as seg_group:
             with gr.Row():
-                seg_base = gr.Image(label="base: mask overlay", format="png", interactive=False, elem_id="seg-base")
-                seg_adapted = gr.Image(label="adapted: mask overlay", format="png", interactive=False,
-                                       elem_id="seg-adapted")
+                seg_base = gr.Image(label="base: mask overlay", elem_id="seg-base", **PICTURE)
+                seg_adapted = gr.Image(label="adapted: mask overlay", elem_id="seg-adapted", **PICTURE)
             seg_plot = gr.Plot(label="foreground probability: base | adapted", format="png", elem_id="seg-plot")
         with gr.Group(visible=False) as t2i_group:
             with gr.Row():
-                gen_base = gr.Image(label="base: generated", format="png", interactive=False, elem_id="gen-base")
-                gen_adapted = gr.Image(label="adapted: generated", format="png", interactive=False,
-                                      elem_id="gen-adapted")
+                gen_base = gr.Image(label="base: generated", elem_id="gen-base", **PICTURE)
+                gen_adapted = gr.Image(label="adapted: generated", elem_id="gen-adapted", **PICTURE)
         with gr.Row():
-            files_base = gr.File(label="downloads: base", file_count="multiple", interactive=False, elem_id="files-base")
+            files_base = gr.File(label="downloads: base", file_count="multiple", interactive=False,
+                                 elem_id="files-base")
             files_adapted = gr.File(label="downloads: adapted", file_count="multiple", interactive=False,
                                     elem_id="files-adapted")
         depths = gr.State(None)  # (base, adapted) H x W metres, for moving the profile row
@@ -97,13 +99,13 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                 s = models.source(key)
                 models.get(key, lambda f, text: progress(f, desc=text))
             except USER_ERRORS as e:
-                hidden = [gr.update(visible=False)] * (len(groups) + 3)
+                hidden = [gr.update(visible=False)] * (len(groups) + 4)
                 return [status(str(e), error=True), ""] + hidden
             image_task = s.task != "text2image"
             shown = [gr.update(visible=s.task == t) for t in TASK_GROUPS]
             ready = f"{s.name} is loaded: " + ("upload an image." if image_task else "type a prompt, choose a seed.")
             return [status(ready), card_markdown(s), *shown, gr.update(visible=image_task),
-                    gr.update(visible=not image_task), gr.update(visible=not image_task)]
+                    gr.update(visible=image_task), gr.update(visible=not image_task), gr.update(visible=not image_task)]
 
         def predict(key: str | None, path: str | None, text: str | None, seed_value: float | None,
                     progress: gr.Progress = gr.Progress()):
@@ -124,7 +126,7 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                 progress(0.8, desc="predicting")
                 out = new_output_dir(outputs_root)
                 results, files = {}, {}
-                for side in ("base", "adapted"):
+                for side in COLUMNS:
                     predictor = getattr(loaded, side)
                     results[side] = predictor.predict(item, seed_int)
                     files[side] = [str(p) for p in write_outputs(predictor, results[side], rgb, out / side)]
@@ -145,7 +147,8 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                               depth_row: gr.update(maximum=b.depth.shape[0] - 1, value=mid)})
             elif kind == "segmentation":
                 overlay = [p for p in files["base"] + files["adapted"] if p.endswith("_overlay.png")]
-                shown.update({seg_base: overlay[0], seg_adapted: overlay[1], seg_plot: probability_figure(b.prob, a.prob)})
+                shown.update({seg_base: overlay[0], seg_adapted: overlay[1],
+                              seg_plot: probability_figure(b.prob, a.prob)})
             else:
                 shown.update({gen_base: files["base"][0], gen_adapted: files["adapted"][0]})
             return shown
@@ -155,7 +158,7 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
 
         outputs_of_predict = [message, preview, cls_base, cls_adapted, depth_plot, depths, depth_row, seg_base,
                               seg_adapted, seg_plot, gen_base, gen_adapted, files_base, files_adapted]
-        select_outputs = [message, card, *groups, upload, prompt, seed]
+        select_outputs = [message, card, *groups, upload, preview, prompt, seed]
         source.change(select, source, select_outputs, api_name="select")
         app.load(select, source, select_outputs, api_name=False)
         inputs = [source, upload, prompt, seed]
