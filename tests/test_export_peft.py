@@ -5,6 +5,7 @@ SAM (fused qkv as one block pair, neck convs). Layers PEFT cannot express exactl
 transposed convs) are in the report with the reason, their tensors absent, never approximated;
 ``strict=True`` refuses them, naming them, before writing anything."""
 import copy
+import functools
 import json
 import sys
 from pathlib import Path
@@ -95,11 +96,10 @@ def test_strict_refuses_before_writing_and_names_the_layers(tmp_path):
     existing.mkdir()
     (existing / "keep.txt").write_text("mine")
     for target in (tmp_path / "new", existing):
-        for write in (lambda: export_peft(model, target, strict=True),
-                      lambda: export(model, target, "peft", strict=True)):
+        for write in (export_peft, functools.partial(export, format="peft")):
             with pytest.raises(ValueError, match=r"strict peft export: 1 layer\(s\).*nothing written: "
                                                  r"dilated \(Conv2d with dilation=\(2, 2\)"):
-                write()
+                write(model, target, strict=True)
     assert not (tmp_path / "new").exists()
     assert [p.name for p in existing.iterdir()] == ["keep.txt"] and (existing / "keep.txt").read_text() == "mine"
     assert export_merged(model, tmp_path / "merged", strict=True).not_exported == {}  # merged holds every layer
