@@ -30,14 +30,14 @@ from accelerate.utils import (DistributedDataParallelKwargs, ProjectConfiguratio
 from tqdm.auto import tqdm
 
 from ..adapters import AdapterFileError, load_adapter, orthogonal_penalty, train_mode
-from ..analysis.diagnostics import GradientWindow, layer_orthogonality_errors
 from ..jsonl import append_jsonl
-from ..tasks import get_task
+from .task import get_task
 from .build import build_run, enable_gradient_checkpointing, resolve_precision
 from .checkpoint import (ARCHIVE, CheckpointError, archived_checkpoints, load_trainer_state, prune_checkpoints,
                          rng_state, save_checkpoint, set_rng_state)
 from .config import RunConfig
 from .data import train_loader
+from .diagnostics import GradientWindow, layer_orthogonality_errors
 from .evaluation import batch_len, evaluate
 from .memory import peak_memory_mb, reset_peak_memory
 from .optim import build_optimizer, build_scheduler
