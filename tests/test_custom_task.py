@@ -96,3 +96,14 @@ def test_task_names_that_cannot_be_used():
     with pytest.raises(KeyError, match="unknown task 'clasification'.*package.module:Class"):
         get_task("clasification")
     assert get_task("classification").__name__ == "ClassificationTask"
+
+
+def test_task_registry_refuses_a_second_class_for_a_name_and_a_malformed_target():
+    from lava_vision.train.task import TASKS, register_task
+
+    register_task("classification", TASKS["classification"])  # the same again: accepted
+    with pytest.raises(TaskError, match="'classification' already names 'lava_vision.tasks.classification"):
+        register_task("classification", f"{__name__}:NotQuiteATask")
+    with pytest.raises(TaskError, match="expected 'package.module:Class'"):
+        register_task("half", "no_colon_here")
+    assert "half" not in TASKS and TASKS["classification"].endswith(":ClassificationTask")
