@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint docs docs-serve bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,24 @@ demo: $(STAMP)
 	$(BIN)/python tools/visualize.py tasks/quickstart.py --adapter runs/$(DEMO) --num 8 --out runs/$(DEMO)/panels
 	@echo "run folder: runs/$(DEMO)"
 
-test: $(STAMP)
+# The import layers (docs/layout.md) and ruff, then the documentation site (strict: a broken link or
+# a missing API object fails), then the test suite.
+test: lint docs
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	PYTHONPATH=. $(BIN)/lint-imports
+	$(BIN)/ruff check .
+
+# The MkDocs site (docs/, mkdocs.yml) into site/; docs-serve serves it at http://127.0.0.1:8000
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(BIN)/mkdocs serve
 
 bench: $(STAMP)
 	$(BIN)/python tools/benchmark_adapters.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site
