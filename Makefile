@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean browser
+.PHONY: demo test lint docs docs-serve bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,21 @@ demo: $(STAMP)
 	$(BIN)/python tools/visualize.py tasks/quickstart.py --adapter runs/$(DEMO) --num 8 --out runs/$(DEMO)/panels
 	@echo "run folder: runs/$(DEMO)"
 
-test: $(STAMP) browser
+# The import layers (docs/layout.md) and ruff, then the documentation site (strict: a broken link or
+# a missing API object fails), then the test suite (its browser test needs `browser`).
+test: lint docs browser
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	PYTHONPATH=. $(BIN)/lint-imports
+	$(BIN)/ruff check .
+
+# The MkDocs site (docs/, mkdocs.yml) into site/; docs-serve serves it at http://127.0.0.1:8000
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(BIN)/mkdocs serve
 
 # The browser of tests/test_app.py: Debian's chromium, installed with apt-get where that exists and we
 # are root; elsewhere that one test skips and says why (Playwright drives the system browser).
@@ -37,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python tools/benchmark_adapters.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

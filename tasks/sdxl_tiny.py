@@ -17,7 +17,8 @@ ASSETS = Path(__file__).resolve().parent.parent / "runs" / "_assets"
 config = RunConfig(
     task="text2image",
     model=T2IModelConfig(pretrained=str(write_tiny_sdxl(ASSETS / "tiny_sdxl")), inference_steps=2,
-                         metrics=T2IMetricsConfig(fid_features="clip", clip_model=str(tiny_clip(ASSETS / "tiny_clip")))),
+                         metrics=T2IMetricsConfig(fid_features="clip",
+                                                  clip_model=str(tiny_clip(ASSETS / "tiny_clip")))),
     data=T2IDataConfig(root=str(write_captioned_images(ASSETS / "tiny_icons", count=8, size=32)), resolution=32,
                        center_crop=True, random_flip=True, cache_latents=True, val_seeds=[0]),
     loss=T2ILossConfig(snr_gamma=5.0),

@@ -11,7 +11,8 @@ from lava_vision.adapters import CPConv, FlatLoRAConv
 DT = torch.float64
 
 CASES = [
-    (nn.Conv2d(8, 12, (3, 5), stride=2, padding=(1, 2), dilation=(1, 2), groups=4, padding_mode="reflect"), (2, 8, 17, 19)),
+    (nn.Conv2d(8, 12, (3, 5), stride=2, padding=(1, 2), dilation=(1, 2), groups=4, padding_mode="reflect"),
+     (2, 8, 17, 19)),
     (nn.Conv2d(6, 10, 3, padding="same", padding_mode="circular"), (2, 6, 9, 9)),
     (nn.Conv2d(6, 10, 3, padding=1, padding_mode="replicate", bias=False), (1, 6, 8, 7)),
     (nn.Conv2d(8, 8, 3, padding=1, groups=8), (2, 8, 9, 9)),  # depthwise

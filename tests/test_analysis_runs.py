@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent / "toy"))
 from toy_task import toy_config  # noqa: E402
 
 from lava_vision.adapters import AdapterConfig, inject  # noqa: E402
-from lava_vision.analysis import diagnostics  # noqa: E402
+from lava_vision.train import diagnostics  # noqa: E402
 from lava_vision.analysis.compare import markdown_table, summarize_run, write_comparison  # noqa: E402
 from lava_vision.train import train  # noqa: E402
 

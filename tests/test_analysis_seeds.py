@@ -39,7 +39,8 @@ def test_paired_differences_match_seed_by_seed_numpy(tmp_path):
     assert new.mean == pytest.approx(d.mean(), abs=1e-12)
     assert new.std == pytest.approx(d.std(ddof=1), abs=1e-12)
     assert new.record() == (1, 1, 1)
-    assert f"| qs__new | 3 | {d.mean():+.3f} ± {d.std(ddof=1):.3f} | 1 / 1 / 1 |" in paired_markdown([new], "qs__ref", "top1")
+    row = f"| qs__new | 3 | {d.mean():+.3f} ± {d.std(ddof=1):.3f} | 1 / 1 / 1 |"
+    assert row in paired_markdown([new], "qs__ref", "top1")
     with pytest.raises(KeyError, match="qs__nope"):
         paired(over_seeds([csv], "top1"), "qs__nope")
     dup = tmp_path / "dup.csv"

@@ -26,6 +26,7 @@ from gradio_client import Client, handle_file
 
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
 from inprocess_tools import ROOT, run_tool  # noqa: E402
+
 from test_predict import randomly_adapted, write_rgb  # noqa: E402
 
 torch.set_num_threads(1)  # the server runs single-threaded too: same reductions, identical numbers

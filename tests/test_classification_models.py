@@ -81,7 +81,8 @@ def test_torchvision_googlenet_official_layout(tmp_path):
     ref = googlenet(weights=None, aux_logits=True, init_weights=True, transform_input=True).eval()
     path = tmp_path / "googlenet.pth"
     torch.save(ref.state_dict(), path)
-    model = build_classifier(_cfg(name="googlenet", library="torchvision", pretrained=str(path), num_classes=1000)).eval()
+    cfg = _cfg(name="googlenet", library="torchvision", pretrained=str(path), num_classes=1000)
+    model = build_classifier(cfg).eval()
     assert model.aux1 is None and model.transform_input
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():

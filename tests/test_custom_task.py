@@ -1,6 +1,6 @@
-"""A task of one's own, named as task="module:Class": the README's complete example runs as written
-(its files and shell lines, extracted from the README), and a class that is not a Task is refused
-naming what it lacks."""
+"""A task of one's own, named as task="module:Class": the documented complete example runs as written
+(its files and shell lines, extracted from docs/training.md), and a class that is not a Task is
+refused naming what it lacks."""
 import json
 import os
 import re
@@ -17,10 +17,10 @@ from lava_vision.train.task import TaskError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def readme_example() -> tuple[dict[str, str], str]:
-    """``({file name: source}, shell lines)`` of the README's "Your own model and data" section."""
-    text = (ROOT / "README.md").read_text()
-    section = re.split(r"\n#{2,3} ", text.split("### Your own model and data", 1)[1], maxsplit=1)[0]
+def docs_example() -> tuple[dict[str, str], str]:
+    """``({file name: source}, shell lines)`` of the "Your own model and data" section of docs/training.md."""
+    text = (ROOT / "docs" / "training.md").read_text()
+    section = re.split(r"\n#{2} ", text.split("## Your own model and data", 1)[1], maxsplit=1)[0]
     files, shell = {}, ""
     for lang, body in re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S):
         if lang == "python":
@@ -30,14 +30,14 @@ def readme_example() -> tuple[dict[str, str], str]:
     return files, shell
 
 
-def test_readme_custom_task_example_runs_end_to_end(tmp_path):
-    files, shell = readme_example()
+def test_documented_custom_task_example_runs_end_to_end(tmp_path):
+    files, shell = docs_example()
     assert sorted(files) == ["my_recipe.py", "my_task.py"] and "tools/train.py my_recipe.py" in shell
     for name, body in files.items():
         (tmp_path / name).write_text(body)
     env = {**os.environ, "LAVA": str(ROOT), "HF_HUB_OFFLINE": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("PYTHONPATH", None)  # the README's own PYTHONPATH=. is all the example gets
+    env.pop("PYTHONPATH", None)  # the example's own PYTHONPATH=. is all it gets
     done = subprocess.run(["bash", "-e", "-c", shell], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -96,3 +96,14 @@ def test_task_names_that_cannot_be_used():
     with pytest.raises(KeyError, match="unknown task 'clasification'.*package.module:Class"):
         get_task("clasification")
     assert get_task("classification").__name__ == "ClassificationTask"
+
+
+def test_task_registry_refuses_a_second_class_for_a_name_and_a_malformed_target():
+    from lava_vision.train.task import TASKS, register_task
+
+    register_task("classification", TASKS["classification"])  # the same again: accepted
+    with pytest.raises(TaskError, match="'classification' already names 'lava_vision.tasks.classification"):
+        register_task("classification", f"{__name__}:NotQuiteATask")
+    with pytest.raises(TaskError, match="expected 'package.module:Class'"):
+        register_task("half", "no_colon_here")
+    assert "half" not in TASKS and TASKS["classification"].endswith(":ClassificationTask")

@@ -120,7 +120,8 @@ def test_prepare_script_writes_the_labeled_test_split_in_sync_layout(tmp_path):
         f["images"] = rng.integers(0, 255, (2, 3, 5, 4), dtype=np.uint8)
         f["depths"] = depths.transpose(0, 2, 1)
     savemat(tmp_path / "splits.mat", {"trainNdxs": np.array([[1]]), "testNdxs": np.array([[2]])})
-    n = prepare.extract_test(tmp_path / "labeled.mat", tmp_path / "splits.mat", tmp_path / "test", tmp_path / "test.txt")
+    n = prepare.extract_test(tmp_path / "labeled.mat", tmp_path / "splits.mat", tmp_path / "test",
+                             tmp_path / "test.txt")
     assert n == 1 and (tmp_path / "test.txt").read_text().split()[:2] == ["/rgb_00002.jpg", "/sync_depth_00002.png"]
     item = NYUSyncDataset(tmp_path / "test", tmp_path / "test.txt")[0]
     np.testing.assert_allclose(item["depth"], depths[1], atol=5e-4)  # millimetre quantisation

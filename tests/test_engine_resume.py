@@ -199,10 +199,11 @@ def test_failed_run_leaves_no_empty_folder_and_does_not_mix_with_the_next(tmp_pa
 
 
 def test_time_based_saves_and_keep_n_rotation(tmp_path, monkeypatch):
-    from lava_vision.train import trainer
+    from lava_vision.train import trainer, trainer_state
 
     clock = iter(range(0, 10**6, 61))  # every reading of the clock is a minute and a second later
-    monkeypatch.setattr(trainer, "monotonic", lambda: float(next(clock)))
+    for module in (trainer, trainer_state):  # the trainer reads the clock, save_last records it
+        monkeypatch.setattr(module, "monotonic", lambda: float(next(clock)))
     sets = ["train.epochs=1", "train.save_every=0", "train.save_every_minutes=1", "train.keep_last=3", *SETS[1:]]
     run = train(toy_config(tmp_path, *sets))
     assert load_trainer_state(run / "last")["position"]["global_step"] == 4

@@ -41,7 +41,8 @@ def reference_sgd(cfg: RunConfig, steps: int, lr: float) -> dict[str, torch.Tens
     names = [f"fc{i}.{f}" for i in (1, 2) for f in ("A", "B")]
     for _ in range(steps):
         w = {n: p[n].requires_grad_(n in names) for n in p}
-        h = torch.tanh(x @ w["fc1.base_layer.weight"].T + w["fc1.base_layer.bias"] + scale * x @ w["fc1.A"].T @ w["fc1.B"].T)
+        h = torch.tanh(x @ w["fc1.base_layer.weight"].T + w["fc1.base_layer.bias"]
+                       + scale * x @ w["fc1.A"].T @ w["fc1.B"].T)
         out = h @ w["fc2.base_layer.weight"].T + w["fc2.base_layer.bias"] + scale * h @ w["fc2.A"].T @ w["fc2.B"].T
         loss = (out - y).square().mean()
         for layer in ("fc1", "fc2"):

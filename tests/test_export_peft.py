@@ -2,8 +2,10 @@
 reproduces the adapted model's outputs, CP convs included, on a toy net, a timm ResNet (CP convs +
 a new head in modules_to_save), the tiny Depth-Anything (DINOv2 linears + DPT convs) and the tiny
 SAM (fused qkv as one block pair, neck convs). Layers PEFT cannot express exactly (a dilated conv,
-transposed convs) are in the report with the reason, their tensors absent, never approximated."""
+transposed convs) are in the report with the reason, their tensors absent, never approximated;
+``strict=True`` refuses them, naming them, before writing anything."""
 import copy
+import functools
 import json
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from lava_vision.adapters import AdapterConfig, adapter_layers, inject
-from lava_vision.export import export_peft
+from lava_vision.export import export, export_merged, export_peft
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tiny_models as tm  # noqa: E402
@@ -85,6 +87,36 @@ def test_toy_net_dilated_conv_is_reported_not_approximated(tmp_path):
     x = torch.randn(3, 3, 8, 8)
     with torch.no_grad():
         close(loaded(x), model(x), base(x))
+
+
+def test_strict_refuses_before_writing_and_names_the_layers(tmp_path):
+    model = Net()
+    inject(model, AdapterConfig(rank=2, lam=0.0, targets=["conv", "dilated", "blocks.*"]))
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    for target in (tmp_path / "new", existing):
+        for write in (export_peft, functools.partial(export, format="peft")):
+            with pytest.raises(ValueError, match=r"strict peft export: 1 layer\(s\).*nothing written: "
+                                                 r"dilated \(Conv2d with dilation=\(2, 2\)"):
+                write(model, target, strict=True)
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"] and (existing / "keep.txt").read_text() == "mine"
+    assert export_merged(model, tmp_path / "merged", strict=True).not_exported == {}  # merged holds every layer
+    report = export_peft(model, tmp_path / "lenient")  # strict=False: written, the dilated conv reported
+    assert set(report.not_exported) == {"dilated"} and (tmp_path / "lenient" / "adapter_model.safetensors").is_file()
+
+
+def test_strict_error_names_the_first_five_layers(tmp_path):
+    model = nn.Sequential(*[nn.Conv2d(2, 2, 3, dilation=2) for _ in range(7)])
+    inject(model, AdapterConfig(rank=1, lam=0.0, targets=["*"]))
+    with pytest.raises(ValueError) as e:
+        export_peft(model, tmp_path / "peft", strict=True)
+    listed = "; " + str(e.value).split("nothing written: ")[1]
+    assert [i for i in range(7) if f"; {i} (Conv2d with dilation=(2, 2)" in listed] == [0, 1, 2, 3, 4]
+    assert str(e.value).startswith("strict peft export: 7 layer(s)")
+    assert listed.endswith("; and 2 more (strict=False lists them all in export_report.json)")
+    assert not (tmp_path / "peft").exists()
 
 
 def test_timm_resnet_cp_convs_and_new_head(tmp_path):

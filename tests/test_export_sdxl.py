@@ -5,7 +5,10 @@
   and reproduces the adapted UNet and text encoders; in float64 to 1e-10;
 * ``fuse_lora`` gives the merged export's weights;
 * LyCORIS' own kohya loader (``create_network_from_weights`` + ``merge_to``) gives the same merged
-  weights, for the LoCon pairs and for the Tucker (``lora_mid``) option."""
+  weights, for the LoCon pairs and for the Tucker (``lora_mid``) option;
+* the text-encoder keys are the names ComfyUI's key map builds for SDXL's clip_l / clip_g, on
+  transformers 5's flat ``CLIPTextModel`` and on transformers 4's nested one (simulated);
+* ``strict=True`` refuses a model with a left-out layer before writing anything."""
 import copy
 import sys
 from pathlib import Path
@@ -16,7 +19,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from lava_vision.adapters import AdapterConfig, adapter_layers, inject
-from lava_vision.export import export_kohya, export_merged
+from lava_vision.export import export_kohya, export_merged, kohya_state_dict
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_models import unet_inputs  # noqa: E402
@@ -44,9 +47,30 @@ def base_pipe():
     return tiny_sdxl_pipeline()
 
 
-def adapt(pipe, dtype=torch.float32) -> Parts:
+class NestedCLIP(nn.Module):
+    """transformers 4's ``CLIPTextModel`` layout: the CLIP transformer under ``text_model``."""
+
+    def __init__(self, transformer: nn.Module):
+        super().__init__()
+        self.text_model = transformer
+
+
+def with_tree(parts: Parts, tree: str) -> Parts:
+    """Give ``parts.text_encoder`` transformers 4's nested layout (``text_model.encoder...``) or
+    transformers 5's flat one (``encoder...``), whichever transformers is installed."""
+    te = parts.text_encoder
+    transformer = te.text_model if isinstance(getattr(te, "text_model", None), nn.Module) else te
+    parts.text_encoder = NestedCLIP(transformer) if tree == "transformers4" else transformer
+    return parts
+
+
+def adapt(pipe, dtype=torch.float32, targets=TARGETS, tree: str | None = None, preset: str | None = "sdxl_unet",
+          **options) -> Parts:
     parts = Parts(pipe).to(dtype)
-    inject(parts, AdapterConfig(method="lava", rank=2, alpha=4.0, lam=0.0, preset="sdxl_unet", targets=TARGETS))
+    if tree is not None:
+        with_tree(parts, tree)
+    inject(parts, AdapterConfig(method="lava", rank=2, alpha=4.0, lam=0.0, preset=preset, targets=targets,
+                                **options))
     g = torch.Generator().manual_seed(0)
     for _, layer in adapter_layers(parts):  # a trained-like update: about 10% of the output
         for n in layer.factor_names:
@@ -101,6 +125,9 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_diffusers_loads_the_kohya_file_and_reproduces_the_adapter(base_pipe, parts, files, expected, naming):
     keys = load_file(str(files / naming / "lora.safetensors"))
     assert not any("lora_mid" in k for k in keys)
+    # the conventional text-encoder names, text_model included, whatever transformers is installed
+    assert "lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight" in keys
+    assert "lora_te2_text_model_encoder_layers_1_mlp_fc1.lora_down.weight" in keys
     if naming == "sgm":
         assert "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_down.weight" in keys
         assert "lora_unet_input_blocks_3_0_op.lora_down.weight" in keys  # the downsampler conv
@@ -163,11 +190,68 @@ def test_lycoris_loader_merges_to_our_weights(base_pipe, parts, files, tucker, m
     loaded = 0
     for sub, prefix in (("unet", "lora_unet"), ("text_encoder", "lora_te1"), ("text_encoder_2", "lora_te2")):
         module = copy.deepcopy(getattr(base_pipe, sub))
+        flat = sub == "text_encoder" and not hasattr(module, "text_model")
+        if flat:  # LyCORIS names keys from the module tree: show it the conventional (transformers 4) one
+            module = NestedCLIP(module)
         monkeypatch.setattr(LycorisNetwork, "LORA_PREFIX", prefix)
         network, _ = create_lycoris_from_weights(1.0, str(file), module)
         loaded += len(network.loras)
         network.merge_to(1.0)
         ours = merged(files, sub)
         for k, v in module.state_dict().items():
+            k = k.removeprefix("text_model.") if flat else k
             assert torch.allclose(ours[k], v, rtol=0, atol=2e-6), (sub, k)
     assert loaded == len(list(adapter_layers(parts)))
+
+
+# Every linear of both text encoders, and the OpenCLIP projection.
+TEXT_ALL = ["text_encoder.*.self_attn.*_proj", "text_encoder.*.mlp.fc*", "text_encoder_2.*.self_attn.*_proj",
+            "text_encoder_2.*.mlp.fc*", "text_encoder_2.text_projection"]
+
+
+def comfyui_sdxl_clip_keys(layers_l: int, layers_g: int) -> set[str]:
+    """The kohya key stems ComfyUI's ``model_lora_keys_clip`` (comfy/lora.py) maps onto an SDXL
+    checkpoint, where clip_l and clip_g are both present: per encoder layer b the six linears
+    ``mlp_fc1``, ``mlp_fc2``, ``self_attn_{q,k,v,out}_proj`` under ``lora_te1_text_model_encoder_layers_{b}_``
+    (clip_l) and ``lora_te2_text_model_encoder_layers_{b}_`` (clip_g), and clip_g's projection as
+    ``lora_te2_text_projection``. Any other key is "lora key not loaded"."""
+    linears = ["mlp_fc1", "mlp_fc2"] + [f"self_attn_{p}_proj" for p in ("q", "k", "v", "out")]
+    keys = {"lora_te2_text_projection"}
+    for te, layers in (("lora_te1", layers_l), ("lora_te2", layers_g)):
+        keys |= {f"{te}_text_model_encoder_layers_{b}_{c}" for b in range(layers) for c in linears}
+    return keys
+
+
+def test_text_encoder_keys_are_comfyuis_on_transformers_4_and_5_trees(base_pipe):
+    files = {}
+    for tree in ("transformers5", "transformers4"):
+        parts = adapt(base_pipe, targets=TEXT_ALL, tree=tree, preset=None)
+        assert hasattr(parts.text_encoder, "text_model") == (tree == "transformers4")
+        tensors, report = kohya_state_dict(parts)
+        assert report.not_exported == {}
+        stems = {k.split(".")[0] for k in tensors}
+        want = comfyui_sdxl_clip_keys(base_pipe.text_encoder.config.num_hidden_layers,
+                                      base_pipe.text_encoder_2.config.num_hidden_layers)
+        assert stems == want  # every adapted layer under the name ComfyUI loads, nothing else
+        assert len(stems) == len(list(adapter_layers(parts)))
+        files[tree] = tensors
+    # the same adapter (same seeded factors) gives the same file on either tree, so diffusers'
+    # exact loading of the transformers-5 file (tests above) holds for the transformers-4 one
+    assert files["transformers5"].keys() == files["transformers4"].keys()
+    assert all(torch.equal(v, files["transformers4"][k]) for k, v in files["transformers5"].items())
+
+
+def test_strict_kohya_export_refuses_before_writing(base_pipe, tmp_path):
+    parts = adapt(base_pipe, modules_to_save=["text_encoder_2.text_projection"])
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    for target in (tmp_path / "new", existing):
+        with pytest.raises(ValueError, match=r"strict kohya export: 1 layer\(s\).*nothing written: "
+                                             r"text_encoder_2\.text_projection \(modules_to_save"):
+            export_kohya(parts, target, strict=True)
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"] and (existing / "keep.txt").read_text() == "mine"
+    report = export_kohya(parts, tmp_path / "lenient")  # strict=False: written, the left-out layer reported
+    assert set(report.not_exported) == {"text_encoder_2.text_projection"}
+    assert len(load_file(str(tmp_path / "lenient" / "lora.safetensors"))) == 3 * len(report.exported)

@@ -1,6 +1,7 @@
 """tools/export.py and ``tools/zoo.py export``: a zoo entry and a run folder exported in one line,
 each result loaded by its own loader (PEFT onto the plain base, ``load_state_dict`` of the merged
-state dict) with the adapted outputs; a kohya export of a non-SDXL model is a one-line error."""
+state dict) with the adapted outputs; a kohya export of a non-SDXL model is a one-line error;
+``--strict`` refuses before writing anything, naming the layers."""
 import json
 import sys
 from pathlib import Path
@@ -66,6 +67,25 @@ def test_run_folder_exports_beside_the_run(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as e:
         run_tool(monkeypatch, "export.py", str(run), "--format", "kohya")
     assert e.value.code == 2 and "kohya format names SDXL layers" in capsys.readouterr().err
+
+
+def test_strict_export_leaves_nothing_on_disk_and_names_the_layers(tmp_path, monkeypatch, capsys):
+    from torch import nn
+
+    from lava_vision.adapters import adapter_layers
+
+    transposed = {n for n, layer in adapter_layers(zoo.load("depth_synthetic").model)
+                  if isinstance(layer.base_layer, nn.ConvTranspose2d)}  # DPT's upsamplers: no PEFT form
+    assert len(transposed) == 2
+    out = tmp_path / "peft"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        run_tool(monkeypatch, "zoo.py", "export", "depth_synthetic", "--format", "peft", "--strict", "--out", str(out))
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and not out.exists()
+    assert "strict peft export: 2 layer(s)" in err and all(f"{n} (ConvTranspose2d" in err for n in transposed)
+    run_tool(monkeypatch, "export.py", "--zoo", "depth_synthetic", "--format", "peft", "--out", str(out))
+    assert set(json.loads((out / "export_report.json").read_text())["not_exported"]) == transposed
 
 
 @pytest.mark.parametrize("name", sorted(zoo.read_index()["entries"]))

@@ -163,4 +163,5 @@ def test_evaluation_pictures_have_a_base_column_only_when_bypassing_gives_the_ba
     inject(model, dataclasses.replace(entry.config.adapter, modules_to_save=["head.conv3"]))
     evaluate(task, model, "test", 1, 1, pictures_dir=tmp_path / "b", num_pictures=1)
     (path,) = sorted((tmp_path / "b").glob("*.png"))
-    assert [c.split("\n")[0] for c in read_columns(path)] == ["RGB", "ground truth", "prediction", "|prediction - gt| / gt"]
+    titles = [c.split("\n")[0] for c in read_columns(path)]
+    assert titles == ["RGB", "ground truth", "prediction", "|prediction - gt| / gt"]

@@ -15,7 +15,7 @@ from lava_vision.metrics.sod import e_measure_adaptive, e_measure_curve, s_measu
 def _cases(seed=0, n=6, size=8):
     rng = np.random.default_rng(seed)
     preds, gts = [], []
-    for i in range(n):
+    for _ in range(n):
         g = np.zeros((size, size))
         r0, c0 = rng.integers(0, size - 3, 2)
         g[r0:r0 + rng.integers(2, 4), c0:c0 + rng.integers(2, 5)] = 1

@@ -174,4 +174,5 @@ def test_lava_training_steps_reduce_the_loss(tiny_ckpt, tmp_path):
     paths = task.visualize(val, preds, tmp_path / "pics", start_index=3)
     import cv2
     panel = cv2.imread(str(paths[0]))
-    assert paths[0].name.startswith("00003_") and panel.shape[0] == 44 + 4 * 64 and panel.shape[1] > 4 * 4 * 64  # titled, enlarged 4x
+    # titled, enlarged 4x
+    assert paths[0].name.startswith("00003_") and panel.shape[0] == 44 + 4 * 64 and panel.shape[1] > 4 * 4 * 64

@@ -76,7 +76,8 @@ def test_publish_writes_entry_index_and_card(run_dir, published):
     n_base = sum(p.numel() for p in load_quicknet(ASSET).parameters())
     assert (front["trainable_params"], front["base_params"]) == (n_adapter, n_base)
     assert math.isclose(front["trainable_percent"], 100 * n_adapter / n_base, rel_tol=1e-4)
-    assert (front["task"], front["adapter_method"], front["rank"], front["split"]) == ("classification", "lava", 4, "val")
+    recorded = (front["task"], front["adapter_method"], front["rank"], front["split"])
+    assert recorded == ("classification", "lava", 4, "val")
     assert front["base_model_id"] == "library=lava_vision name=quicknet pretrained=hub"
     assert front["license"] == "apache-2.0" and "LAVA" in front["citation"]
     for part in ("python tools/train.py tasks/quickstart.py --set", "train.max_steps=2", "data.val_size=16"):

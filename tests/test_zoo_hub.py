@@ -69,7 +69,8 @@ def test_push_then_pull_roundtrip(tmp_path):
     assert target == tmp_path / "b" / "demo"
     assert zoo.read_index(tmp_path / "b")["entries"]["demo"] == record
     assert zoo.verify(root=tmp_path / "b") == ["demo"]
-    assert (target / "adapter.safetensors").read_bytes() == (tmp_path / "a" / "demo" / "adapter.safetensors").read_bytes()
+    published = tmp_path / "a" / "demo" / "adapter.safetensors"
+    assert (target / "adapter.safetensors").read_bytes() == published.read_bytes()
     with pytest.raises(ZooError, match="already exists"):
         pull("me/lava-demo", root=tmp_path / "b", api=api)
     pull("me/lava-demo", "demo2", root=tmp_path / "b", api=api)

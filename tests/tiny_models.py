@@ -23,7 +23,8 @@ def tiny_sam():
         image_encoder=ImageEncoderViT(img_size=64, patch_size=8, embed_dim=32, depth=2, num_heads=2, out_chans=32,
                                       use_rel_pos=True, window_size=4, global_attn_indexes=(1,)),
         prompt_encoder=PromptEncoder(32, (8, 8), (64, 64), 16),
-        mask_decoder=MaskDecoder(num_multimask_outputs=3, transformer=TwoWayTransformer(depth=2, embedding_dim=32, num_heads=2, mlp_dim=64),
+        mask_decoder=MaskDecoder(num_multimask_outputs=3,
+                                 transformer=TwoWayTransformer(depth=2, embedding_dim=32, num_heads=2, mlp_dim=64),
                                  transformer_dim=32, iou_head_hidden_dim=32),
     )
 

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python tools/x.py` from a checkout without an installed package
     sys.path.insert(0, str(ROOT))
 
+import lava_vision.tasks  # noqa: E402,F401  (registers the packaged task names)
 from lava_vision.adapters import AdapterConfigError, AdapterFileError  # noqa: E402
 from lava_vision.train import CheckpointError, NonFiniteLossError, RecipeError, RunConfig  # noqa: E402
 from lava_vision.train import apply_overrides, load_recipe  # noqa: E402

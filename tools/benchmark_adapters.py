@@ -142,8 +142,8 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"device={device} dtype={args.dtype} batch={args.batch} rank={args.rank} torch={torch.__version__}")
     print("times are fwd+bwd medians; columns after 'base ms' are ratios to the frozen base layer")
-    print(f"{'layer':<34} {'base ms':>8} {'cp-ker':>7} {'cp-fac':>7} {'cp-two':>7} {'cp-auto':>7} {'flat':>7} {'peft':>7} "
-          f"{'auto/best':>6} {'auto/peft':>6} saved MiB auto/peft")
+    print(f"{'layer':<34} {'base ms':>8} {'cp-ker':>7} {'cp-fac':>7} {'cp-two':>7} {'cp-auto':>7} "
+          f"{'flat':>7} {'peft':>7} {'auto/best':>6} {'auto/peft':>6} saved MiB auto/peft")
     for name, make, hw in CONV_SHAPES:
         cands = conv_candidates(make, args.rank, device, dtype)
         x = torch.randn(args.batch, cands["base"].in_channels, hw, hw, device=device, dtype=dtype)

@@ -3,11 +3,17 @@ downloaded) and, for ``--quick``, small configs of the same classes that run on 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from lava_vision.adapters import AdapterConfig
+from lava_vision.train.recipe import load_recipe
+
+RECIPES = Path(__file__).resolve().parents[1] / "tasks"
 
 
 @dataclass
@@ -25,9 +31,9 @@ class ModelSpec:
     def dtype(self, device: torch.device) -> torch.dtype:
         return torch.bfloat16 if self.half_on_gpu and device.type == "cuda" else torch.float32
 
-    def recipe(self):
-        from benchmark_models import recipe_adapter
-        return recipe_adapter(self.task_file)
+    def recipe(self) -> AdapterConfig:
+        """The ``adapter`` setting of the task's recipe file."""
+        return load_recipe(RECIPES / self.task_file).adapter
 
 
 def _randn(*shape, device, dtype, seed=0):
@@ -105,8 +111,8 @@ def _sam_loss(sam, b):
     emb = sam.image_encoder(b["x"])
     sparse, dense = sam.prompt_encoder(None, None, None)
     low, _ = sam.mask_decoder(image_embeddings=emb, image_pe=sam.prompt_encoder.get_dense_pe().to(emb.dtype),
-                              sparse_prompt_embeddings=sparse.to(emb.dtype), dense_prompt_embeddings=dense.to(emb.dtype),
-                              multimask_output=False)
+                              sparse_prompt_embeddings=sparse.to(emb.dtype),
+                              dense_prompt_embeddings=dense.to(emb.dtype), multimask_output=False)
     return low.float().square().mean()
 
 
@@ -116,7 +122,8 @@ def _unet(quick: bool) -> nn.Module:
     if quick:  # diffusers' own tiny SDXL test UNet
         return UNet2DConditionModel(
             block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
             attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
             addition_time_embed_dim=8, transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80,
             cross_attention_dim=64, norm_num_groups=32)

@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import math
 import statistics
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -38,16 +36,7 @@ from benchmark_model_zoo import SPECS, ModelSpec
 from lava_vision.adapters.autotune import tune_conv_paths
 from lava_vision.adapters import AdapterConfig, inject, merge, orthogonal_penalty, plan, train_mode, unload
 
-ROOT = Path(__file__).resolve().parents[1]
 PEFT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)  # layer types PEFT's LoRA adapts
-
-
-def recipe_adapter(task_file: str) -> AdapterConfig:
-    """The ``adapter`` setting of a task recipe file."""
-    spec = importlib.util.spec_from_file_location("recipe", ROOT / "tasks" / task_file)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.config.adapter
 
 
 def common_targets(model: nn.Module, preset: str, rank: int) -> list[str]:
@@ -56,7 +45,8 @@ def common_targets(model: nn.Module, preset: str, rank: int) -> list[str]:
     return [r.name for r in rows if type(model.get_submodule(r.name)) in PEFT_TYPES]
 
 
-def build_candidates(spec: ModelSpec, quick: bool, rank: int, device, dtype, tune: bool = False) -> dict[str, tuple[nn.Module, bool]]:
+def build_candidates(spec: ModelSpec, quick: bool, rank: int, device, dtype,
+                     tune: bool = False) -> dict[str, tuple[nn.Module, bool]]:
     """name -> (model on device, uses the orthogonal regulariser)."""
     torch.manual_seed(0)
     base = spec.build(quick).to(device, dtype)
@@ -171,6 +161,12 @@ def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> tuple[flo
     return median_ci([a / b for a, b in zip(times[num], times[den])])
 
 
+def _ratio_ci(times: dict[str, list[float]], num: str, den: str) -> str:
+    """``paired_ratio`` as ``median [low, high]``."""
+    median, low, high = paired_ratio(times, num, den)
+    return f"{median:.3f} [{low:.3f}, {high:.3f}]"
+
+
 def memory(step: Callable[[], None], model: nn.Module, device) -> float:
     """CUDA: peak allocated bytes of one step. CPU: bytes autograd saves for backward."""
     if device.type == "cuda":
@@ -212,8 +208,7 @@ def merged_inference(cands: dict, spec: ModelSpec, batch: dict, device, repeats:
         rounds = bench_rounds(runs, device, repeats, 2)
     base.train()
     return (f"  [infer] base {statistics.median(rounds['base']) * 1e3:.1f} ms; merged / base "
-            "%.3f [%.3f, %.3f]; " % paired_ratio(rounds, "merged", "base") +
-            "merged+unload / base %.3f [%.3f, %.3f]" % paired_ratio(rounds, "unloaded", "base"))
+            f"{_ratio_ci(rounds, 'merged', 'base')}; merged+unload / base {_ratio_ci(rounds, 'unloaded', 'base')}")
 
 
 def run_model(spec: ModelSpec, args, device, dtype) -> list[str]:
@@ -234,8 +229,7 @@ def run_model(spec: ModelSpec, args, device, dtype) -> list[str]:
         block = [f"  [{mode}] {'candidate':<10} {'step ms':>9} {'/peft [95% CI]':>22} {'/frozen':>8} "
                  f"{mem_label:>10} {'/peft':>6}"]
         for n in names:
-            ratio = {k: "%.3f [%.3f, %.3f]" % paired_ratio(rounds, n, k) if k in rounds else "n/a"
-                     for k in ("peft-lora", "frozen")}
+            ratio = {k: _ratio_ci(rounds, n, k) if k in rounds else "n/a" for k in ("peft-lora", "frozen")}
             mem_ratio = f"{mem[n] / mem['peft-lora']:.3f}" if mem.get("peft-lora") else "n/a"
             block.append(f"  [{mode}] {n:<10} {t[n] * 1e3:9.1f} {ratio['peft-lora']:>22} "
                          f"{ratio['frozen'].split()[0]:>8} {mem[n] / 2**20:10.2f} {mem_ratio:>6}")

@@ -11,7 +11,8 @@ EXAMPLES = """\
   python tools/predict.py tasks/quickstart.py --adapter runs/quickstart --input my_images/ --out out/pred
   python tools/predict.py --zoo depth_synthetic --input room.png --out out/depth
   python tools/predict.py tasks/seg_polyp.py --adapter runs/seg_polyp --input scans/ --out out/masks
-  python tools/predict.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --input prompts.txt --seeds 0 1 --out out/icons
+  python tools/predict.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --input prompts.txt \\
+      --seeds 0 1 --out out/icons
 
 --input: an image file or a folder of images (png, jpg, jpeg, bmp, tif, tiff, webp; not recursive);
 for text-to-image a text file with one prompt per line. Written into --out:
@@ -89,7 +90,8 @@ def write_all(predictor, items, out: Path) -> int:
         finally:
             listing.close()
         return n + 1
-    table = inf.classification_csv(out / "predictions.csv", predictor.classes) if predictor.kind == "classification" else None
+    is_classification = predictor.kind == "classification"
+    table = inf.classification_csv(out / "predictions.csv", predictor.classes) if is_classification else None
     try:
         for path in items:
             rgb = inf.read_rgb(path)

@@ -59,7 +59,8 @@ def main() -> None:
                 rows.append({**row, "picture": Path(path).name})
     print(f"wrote {n_pictures} panels into {out}")
     if rows:
-        write_csv(rows, out / "per_sample_metrics.csv", args.sort_by or cfg.eval.main_metric, args.mode or cfg.eval.mode)
+        write_csv(rows, out / "per_sample_metrics.csv", args.sort_by or cfg.eval.main_metric,
+                  args.mode or cfg.eval.mode)
 
 
 def write_csv(rows: list[dict], path: Path, key: str, mode: str) -> None:

@@ -63,7 +63,7 @@ class AdapterConfig:
         methods) and of method ``lora``'s flattened convs; ``kaiming_uniform`` is PEFT's default
         for A (U(+-1/sqrt(fan_in))). ``init_lora=None``: ``orthonormal`` for method ``lava``,
         ``kaiming_uniform`` (PEFT's) for method ``lora``. None of these depend on ``lam``. See
-        README "Initialisation, scale and regulariser defaults" for the study behind the defaults.
+        docs/studies.md for the study behind the defaults.
     """
 
     method: str = "lava"

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from .injector import Plan
+    from .plan_table import Plan
 
 
 def tensors_digest(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> str:

@@ -1,8 +1,8 @@
 """LoRA-form update on ``nn.Linear`` (paper Eq. 4): dW = s * B A, A applied to x first.
 
 A is ``R x in``, B ``out x R``; one of them starts at zero so dW = 0 at step 0 (``reset_factors``;
-by default B = 0 and A has orthonormal rows, so the penalty on A^T is 0 too). A fused projection (one Linear producing q, k,
-v) can adapt only some of its equal output chunks, each with its own rank-R pair: then A is
+by default B = 0 and A has orthonormal rows, so the penalty on A^T is 0 too). A fused projection
+(one Linear producing q, k, v) can adapt only some of its equal output chunks, each with its own rank-R pair: then A is
 ``n_sel*R x in`` and B ``n_sel*chunk x R``, slice j using rows j of each.
 """
 from __future__ import annotations

@@ -96,8 +96,9 @@ def paired_markdown(rows: Sequence[PairedStats], reference: str, metric: str, di
     lines = [f"| setting | seeds | {metric} − {reference}: mean ± std | wins / ties / losses |",
              "|---|---:|---:|---:|"]
     for r in rows:
-        w, t, l = r.record()
-        lines.append(f"| {r.setting} | {len(r.diffs)} | {r.mean:+.{digits}f} ± {r.std:.{digits}f} | {w} / {t} / {l} |")
+        wins, ties, losses = r.record()
+        lines.append(f"| {r.setting} | {len(r.diffs)} | {r.mean:+.{digits}f} ± {r.std:.{digits}f} "
+                     f"| {wins} / {ties} / {losses} |")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torch import nn
 
+from .. import tasks  # noqa: F401  (registers the packaged task names a run's config.json uses)
 from ..train.config import RunConfig
 
 

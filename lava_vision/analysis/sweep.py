@@ -5,8 +5,9 @@ in the recipe's ``output.root``. Every point's overrides are type-checked before
 A point whose run folder already holds ``metrics.json`` of the same resolved config (its
 ``config.json`` equals the point's config) is not run again; one with a ``last/`` checkpoint of the
 same config but no final metrics (interrupted) is resumed. A folder of a different config (another
-``train.max_steps``, say) is moved aside to ``<name>.replaced-<time>`` and the point runs afresh. Runs go one after another in this
-process, or as up to N ``tools/train.py`` processes (round-robin over the visible GPUs).
+``train.max_steps``, say) is moved aside to ``<name>.replaced-<time>`` and the point runs afresh.
+Runs go one after another in this process, or as up to N ``tools/train.py`` processes (round-robin
+over the visible GPUs).
 """
 from __future__ import annotations
 

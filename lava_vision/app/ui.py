@@ -93,7 +93,7 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
 
         groups = [cls_group, depth_group, seg_group, t2i_group]
 
-        def select(key: str | None, progress: gr.Progress = gr.Progress()):
+        def select(key: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008 (how Gradio asks for a bar)
             """Show the card and the task's view, and load both models (with a progress bar)."""
             try:
                 s = models.source(key)
@@ -108,7 +108,7 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                     gr.update(visible=image_task), gr.update(visible=not image_task), gr.update(visible=not image_task)]
 
         def predict(key: str | None, path: str | None, text: str | None, seed_value: float | None,
-                    progress: gr.Progress = gr.Progress()):
+                    progress: gr.Progress = gr.Progress()):  # noqa: B008
             """One input through base and adapted; every output of the page, or a message."""
             empty = {**dict.fromkeys(outputs_of_predict), depth_row: gr.update()}
             try:

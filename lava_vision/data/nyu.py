@@ -162,7 +162,8 @@ def read_split_indices(splits_file: str | Path, split: str) -> np.ndarray:
         raise ValueError(f"NYU split {split!r}: splits.mat holds train and test (validation is held out of train)")
     mat = loadmat(str(path))
     if key not in mat:
-        raise NYUDataError(f"NYU splits file {str(path)!r} has no {key!r} (keys: {sorted(k for k in mat if not k.startswith('__'))})")
+        keys = sorted(k for k in mat if not k.startswith("__"))
+        raise NYUDataError(f"NYU splits file {str(path)!r} has no {key!r} (keys: {keys})")
     return np.asarray(mat[key]).reshape(-1).astype(np.int64) - 1  # MATLAB indices are 1-based
 
 

@@ -43,7 +43,8 @@ def pairs_from_folders(folder: str | Path) -> list[tuple[Path, Path]]:
     img_dir, mask_dir = folder / "images", folder / "masks"
     for d in (img_dir, mask_dir):
         if not d.is_dir():
-            raise FileNotFoundError(f"segmentation data: folder {d} not found (expected images/ and masks/ under {folder})")
+            raise FileNotFoundError(f"segmentation data: folder {d} not found "
+                                    f"(expected images/ and masks/ under {folder})")
     images, masks = _by_stem(img_dir), _by_stem(mask_dir)
     lonely = sorted(set(images) - set(masks))
     if lonely:

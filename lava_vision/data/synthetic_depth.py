@@ -87,16 +87,17 @@ def raycast(cam: np.ndarray, yaw: float, pitch: float, focal: float, room: np.nd
 def render_scene(rng: np.random.Generator, dist: SceneDistribution, height: int,
                  width: int) -> tuple[np.ndarray, np.ndarray, float]:
     """One scene: (rgb ``H x W x 3`` uint8, depth ``H x W`` float32 metres, focal in pixels)."""
-    w, l, h = (rng.uniform(*dist.room_width), rng.uniform(*dist.room_length), rng.uniform(*dist.room_height))
+    w, length, h = (rng.uniform(*dist.room_width), rng.uniform(*dist.room_length), rng.uniform(*dist.room_height))
     cam = np.array([rng.uniform(0.3, w - 0.3), rng.uniform(1.0, min(1.8, h - 0.3)), rng.uniform(0.2, 0.6)])
     yaw, pitch = rng.uniform(-0.35, 0.35), rng.uniform(-0.25, 0.1)
     focal = rng.uniform(*dist.focal) * width
     boxes = []
     for _ in range(rng.integers(dist.n_boxes[0], dist.n_boxes[1] + 1)):
         sx, sy, sz = rng.uniform(*dist.box_size, size=3)
-        x0, z0 = rng.uniform(0.0, max(w - sx, 0.1)), rng.uniform(1.2, max(l - sz, 1.3))
+        x0, z0 = rng.uniform(0.0, max(w - sx, 0.1)), rng.uniform(1.2, max(length - sz, 1.3))
         boxes.append((np.array([x0, 0.0, z0]), np.array([x0 + sx, sy, z0 + sz])))
-    depth, surface, normal_axis, points = raycast(cam, yaw, pitch, focal, np.array([w, h, l]), boxes, height, width)
+    room = np.array([w, h, length])
+    depth, surface, normal_axis, points = raycast(cam, yaw, pitch, focal, room, boxes, height, width)
 
     palette = np.array(dist.palette + ((210, 210, 210), (120, 160, 100), (180, 80, 120)), dtype=np.float64)
     order = rng.permutation(4)  # which palette colour goes to floor / ceiling / walls this scene

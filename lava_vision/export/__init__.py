@@ -6,7 +6,8 @@
 * ``merged``: the base with every update folded in, in the base's own format.
 
 A rank-R CP conv update is exactly a rank-R LoRA conv pair (``lowrank.py``), so no custom loader is
-needed. Every export writes ``export_report.json``: what was exported and what was not, and why.
+needed. Every export writes ``export_report.json``: what was exported and what was not, and why;
+with ``strict=True`` a layer left out is a ValueError naming it, raised before anything is written.
 
     from lava_vision.export import export
     report = export(model, "out/peft", "peft")

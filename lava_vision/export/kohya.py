@@ -68,10 +68,13 @@ def kohya_state_dict(model: nn.Module, naming: str = "sgm", tucker: bool = False
 
 def export_kohya(model: nn.Module, directory: str | os.PathLike, *, naming: str = "sgm", tucker: bool = False,
                  dtype: torch.dtype | None = None, filename: str = "lora.safetensors",
-                 source: str = "") -> ExportReport:
+                 source: str = "", strict: bool = False) -> ExportReport:
     """Write ``directory/filename`` (kohya LoCon layout) and ``export_report.json``; return the report.
-    ``dtype`` casts the factors (default: their own dtype); ``alpha`` stays float32."""
+    ``dtype`` casts the factors (default: their own dtype); ``alpha`` stays float32. ``strict``:
+    raise ValueError naming the layers without an exact kohya form, before writing anything."""
     tensors, report = kohya_state_dict(model, naming, tucker)
+    if strict:
+        report.require_exact()
     if not tensors:
         raise ValueError("no adapter layer of this model has an exact kohya form: "
                          + "; ".join(f"{k}: {v}" for k, v in report.not_exported.items()))

@@ -77,10 +77,12 @@ def _state_dict_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def export_merged(model: nn.Module, directory: str | os.PathLike, *, source: str = "") -> ExportReport:
+def export_merged(model: nn.Module, directory: str | os.PathLike, *, source: str = "",
+                  strict: bool = False) -> ExportReport:
     """Write ``model`` with every update merged into ``directory`` in the base's format (see module
     doc); ``model`` itself is left as it was. Returns the report (also written as
-    ``export_report.json``). Weights keep the base's dtype."""
+    ``export_report.json``). Weights keep the base's dtype. ``strict`` is checked before writing as
+    for the other formats (a merged model holds every layer, so it never refuses)."""
     state = injection_state(model)
     changed = _changed_roots(model)
     report = ExportReport(format="merged", source=source)
@@ -90,6 +92,8 @@ def export_merged(model: nn.Module, directory: str | os.PathLike, *, source: str
         report.exported[s] = "modules_to_save: trained weights"
     if state.config.method == "full":
         report.exported["*"] = "full fine-tuning: every weight as trained"
+    if strict:
+        report.require_exact()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     with merged_view(model):

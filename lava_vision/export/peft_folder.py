@@ -89,13 +89,17 @@ def peft_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str
 
 
 def export_peft(model: nn.Module, directory: str | os.PathLike, *, dtype: torch.dtype | None = None,
-                base_model_name_or_path: str | None = None, source: str = "") -> ExportReport:
+                base_model_name_or_path: str | None = None, source: str = "", strict: bool = False
+                ) -> ExportReport:
     """Write ``model``'s adapters as a PEFT LoRA folder in ``directory``; return the report (also
-    written there as ``export_report.json``). Layers without an exact pair are listed, not written.
+    written there as ``export_report.json``). Layers without an exact pair are listed, not written;
+    with ``strict`` they are a ValueError naming them, raised before anything is written.
     ``dtype``: cast the written tensors (default: the adapters' own dtype)."""
     from peft import LoraConfig
 
     tensors, ranks, saved, report = peft_state_dict(model)
+    if strict:
+        report.require_exact()
     if not ranks:
         raise ValueError("no adapter layer of this model has an exact PEFT LoRA form: "
                          + "; ".join(f"{k}: {v}" for k, v in report.not_exported.items()))

@@ -38,6 +38,18 @@ class ExportReport:
                 ", ..." if len(self.not_exported) > 3 else "")
         return text
 
+    def require_exact(self, shown: int = 5) -> None:
+        """Raise ValueError naming the first ``shown`` left-out layers and why (``strict=True``
+        exports call this before writing anything, so a refused export leaves nothing on disk)."""
+        if not self.not_exported:
+            return
+        items = list(self.not_exported.items())
+        more = len(items) - shown
+        raise ValueError(
+            f"strict {self.format} export: {len(items)} layer(s) have no exact {self.format} form, nothing "
+            "written: " + "; ".join(f"{k} ({v})" for k, v in items[:shown])
+            + (f"; and {more} more (strict=False lists them all in {REPORT_NAME})" if more > 0 else ""))
+
     def write(self, directory: str | Path) -> Path:
         path = Path(directory) / REPORT_NAME
         atomic_write_bytes(path, (json.dumps(asdict(self), indent=2) + "\n").encode())

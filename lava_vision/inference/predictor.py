@@ -21,11 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import tasks  # noqa: F401  (registers the packaged task names a run's config.json uses)
 from ..adapters import train_mode
 from ..train.build import autocast, build_base, load_trained
 from ..train.config import RunConfig
 from ..train.recipe import load_recipe
-from ..zoo.preprocess import Preprocess
+from ..data.preprocess import task_preprocess
 from ..data.images import read_rgb
 from .results import BinaryMask, ClassProbabilities, DepthMap, GeneratedImage
 
@@ -43,8 +44,7 @@ class Predictor:
         if self.kind not in PREDICTORS:
             raise ValueError(f"task {self.kind!r} has no single-input prediction; known: {sorted(PREDICTORS)}")
         self.task, self.model, self.config, self.precision = task, model.eval(), config, precision
-        describe = getattr(task, "preprocessing", None)
-        self.preprocess = Preprocess.from_dict(describe()) if describe is not None else None
+        self.preprocess = task_preprocess(task)
 
     @property
     def classes(self) -> list[str] | None:

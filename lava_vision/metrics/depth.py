@@ -149,7 +149,8 @@ class DepthMetrics(Metric):
 
     def compute(self) -> dict[str, torch.Tensor]:
         # no evaluable image at all: NaN says so, where 0 would read as a (terrible) score
-        n = torch.where(self.n_images > 0, self.n_images.double(), torch.full_like(self.n_images.double(), float("nan")))
+        n_images = self.n_images.double()
+        n = torch.where(self.n_images > 0, n_images, torch.full_like(n_images, float("nan")))
         out = {name: (getattr(self, f"sum_{name}") / n).float() for name in METRIC_NAMES}
         out["n_images"] = self.n_images.clone()
         out["n_skipped"] = self.n_skipped.clone()

@@ -12,7 +12,8 @@ from .config import RunConfig
 
 _LAZY = {
     "load_recipe": "recipe", "apply_overrides": "recipe", "RecipeError": "recipe",
-    "build_run": "build", "build_base": "build", "load_trained": "build", "resolve_precision": "build", "distributed_state": "build",
+    "build_run": "build", "build_base": "build", "load_trained": "build", "resolve_precision": "build",
+    "distributed_state": "build",
     "evaluate": "evaluation", "predictions": "evaluation",
     "train": "trainer", "Trainer": "trainer", "NonFiniteLossError": "trainer", "run_dir_of": "trainer",
     "TrainingInterrupted": "trainer", "check_config": "validate",

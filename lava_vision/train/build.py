@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..adapters import AdapterConfigError, AdapterFileError, Plan, inject, load_adapter, read_adapter_config
-from ..tasks import get_task
+from .task import get_task
 from .checkpoint import find_adapter_dir
 from .config import RunConfig
 
@@ -79,16 +79,24 @@ def _run_model_section(directory: Path) -> dict | None:
     return section if isinstance(section, dict) else None
 
 
-def _mismatch(directory: Path, doc: dict, cfg: RunConfig, model: nn.Module | None = None) -> str:
-    from ..zoo.publish import describe_base
+def describe_base(model_section: dict) -> str:
+    """The base's identity from the (portable) model section: library / name / arch and its
+    weights source (checkpoint or pretrained; size and scene when neither is set)."""
+    keys = ["library", "name", "arch"]
+    sources = [k for k in ("checkpoint", "pretrained") if model_section.get(k)]
+    keys += sources or ["size", "scene"]
+    return " ".join(f"{k}={model_section[k]}" for k in keys if model_section.get(k) not in (None, ""))
 
+
+def _mismatch(directory: Path, doc: dict, cfg: RunConfig, model: nn.Module | None = None) -> str:
     recorded = _run_model_section(directory)
     was = " ".join(filter(None, [describe_base(recorded) if recorded else "",
                                  f"({doc['fingerprint'].get('model_class')})"]))
     now = " ".join(filter(None, [describe_base(dataclasses.asdict(cfg.model)) if dataclasses.is_dataclass(cfg.model)
                                  else "", f"({type(model).__name__})" if model is not None else ""]))
     return (f"{directory}: this adapter does not fit the recipe: the adapter file records task "
-            f"{(doc.get('metadata') or {}).get('task', '?')!r}, model {was}, while the recipe builds task {cfg.task!r}, "
+            f"{(doc.get('metadata') or {}).get('task', '?')!r}, model {was}, "
+            f"while the recipe builds task {cfg.task!r}, "
             f"model {now}; give the recipe the adapter was trained with (its run's config.json records it)")
 
 

@@ -49,7 +49,8 @@ class TrainConfig:
     save_every: int = 0  # also save `last/` every N optimiser steps (0 = off); always at each epoch end
     save_every_minutes: float = 10.0  # and whenever this much time passed since the last save (0 = off)
     keep_last: int = 2  # step checkpoints kept: last/ plus the keep_last - 1 before it in checkpoints/
-    trackers: list[str] = field(default_factory=lambda: ["tensorboard"])  # Accelerate log_with: tensorboard, wandb, mlflow, ...
+    # Accelerate log_with: tensorboard, wandb, mlflow, ...
+    trackers: list[str] = field(default_factory=lambda: ["tensorboard"])
     diagnostics: bool = False  # per-layer gradient variance and orthogonality error to TensorBoard
 
 
@@ -74,7 +75,7 @@ class OutputConfig:
 
 @dataclass
 class RunConfig:
-    """Everything a run needs. ``task`` names an entry of ``lava_vision.tasks.TASKS`` or a Task class
+    """Everything a run needs. ``task`` names a registered task (``lava_vision.train.task.TASKS``) or a Task class
     of your own as ``"package.module:Class"``."""
 
     task: str
@@ -94,7 +95,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
         """Rebuild a RunConfig from ``to_dict`` output; unknown keys are refused."""
-        from ..tasks import get_task
+        from .task import get_task
 
         task_cls = get_task(data["task"])
         sections = {

@@ -90,7 +90,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: RunConfig,
     return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
 
 
-def _one_cycle(optimizer: torch.optim.Optimizer, cfg: RunConfig, total_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+def _one_cycle(optimizer: torch.optim.Optimizer, cfg: RunConfig,
+               total_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
     s, o = cfg.schedule, cfg.optim
     warmup = s.warmup_steps or max(int(0.3 * total_steps), 1)
     if total_steps < 2 or warmup >= total_steps:

@@ -28,7 +28,7 @@ def check_selection(cfg: RunConfig) -> None:
         raise SelectionError(
             f"eval.split={e.split!r} with eval.main_metric={e.main_metric!r} selects best/ on the test split, "
             "which makes the reported test number optimistic. Select on eval.split='val' (held out of the "
-            "training data, see README 'Evaluation protocol') and score the chosen checkpoint on test once "
+            "training data, see docs/evaluation-protocol.md) and score the chosen checkpoint on test once "
             "with tools/eval.py --split test; or set eval.select_on_test=true to opt in knowingly")
 
 

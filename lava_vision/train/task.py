@@ -1,21 +1,23 @@
-"""The Task protocol: everything the generic trainer needs from a task, and nothing more.
+"""The Task protocol: everything the generic trainer needs from a task, and nothing more, and the
+registry of task names.
 
-The trainer never imports a concrete task; it looks the task up with ``lava_vision.tasks.get_task``
-(a name of ``TASKS``, or ``"package.module:Class"`` for a task of your own), which checks the class
-with ``check_task_class``, and talks to it only through this protocol. Batches are dicts of
-tensors (plus optional lists of strings / paths) produced by the task's datasets.
+The trainer never imports a concrete task; it looks the task up with ``get_task`` (a name
+registered with ``register_task``, or ``"package.module:Class"`` for a task of your own), which
+imports the class only then, checks it with ``check_task_class``, and talks to it only through
+this protocol. The packaged tasks register their names when ``lava_vision.tasks`` is imported
+(a recipe does, through its task's config classes). Batches are dicts of tensors (plus optional
+lists of strings / paths) produced by the task's datasets.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
-
-from .config import RunConfig
 
 
 @runtime_checkable
@@ -25,7 +27,8 @@ class Task(Protocol):
     data_config_cls: type  # dataclass of RunConfig.data
     loss_config_cls: type | None  # dataclass of RunConfig.loss, or None
 
-    def __init__(self, cfg: RunConfig) -> None: ...
+    def __init__(self, cfg: Any) -> None:
+        """``cfg``: the run's ``RunConfig`` (``lava_vision/train/config.py``)."""
 
     def build_model(self) -> nn.Module:
         """The base model with its pretrained weights (a missing checkpoint is an error, never a
@@ -91,3 +94,43 @@ def check_task_class(cls: Any, where: str) -> None:
     if problems:
         raise TaskError(f"{where}: {cls.__module__}.{cls.__qualname__} is not a Task: missing or wrong "
                         f"{'; '.join(problems)} (the protocol: lava_vision/train/task.py)")
+
+
+# task name -> "package.module:Class"; the packaged tasks add theirs in lava_vision/tasks/__init__.py
+TASKS: dict[str, str] = {}
+
+
+def register_task(name: str, target: str) -> None:
+    """Make ``task=name`` mean the class at ``target`` (``"package.module:Class"``, imported on first use)."""
+    module_name, _, cls_name = target.partition(":")
+    if not module_name or not cls_name.isidentifier():
+        raise TaskError(f"register_task({name!r}, {target!r}): expected 'package.module:Class'")
+    if TASKS.get(name, target) != target:
+        raise TaskError(f"register_task({name!r}, {target!r}): {name!r} already names {TASKS[name]!r}")
+    TASKS[name] = target
+
+
+def get_task(name: str) -> type:
+    """The task class registered under ``name``, or the class ``name`` points at as ``"module:Class"``."""
+    target = TASKS.get(name)
+    if target is None:
+        if ":" not in name:
+            raise KeyError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}, or a Task class of your own "
+                           "as task='package.module:Class' (the packaged tasks are known once "
+                           "lava_vision.tasks is imported)")
+        target = name
+    module_name, _, cls_name = target.partition(":")
+    if not module_name or not cls_name.isidentifier():
+        raise TaskError(f"task={name!r}: expected 'package.module:Class'")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is None or not (module_name == e.name or module_name.startswith(e.name + ".")):
+            raise  # the module exists but imports something missing: its own traceback says what
+        raise TaskError(f"task={name!r}: no module named {module_name!r}; install its package or put the "
+                        "folder holding it on PYTHONPATH (e.g. PYTHONPATH=. python tools/train.py ...)") from e
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise TaskError(f"task={name!r}: module {module_name!r} ({module.__file__}) has no {cls_name!r}")
+    check_task_class(cls, f"task={name!r}")
+    return cls

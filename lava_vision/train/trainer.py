@@ -3,7 +3,7 @@
 One optimiser step = ``train.grad_accum`` micro-batches of ``train.batch_size`` per process; the
 loss of each is ``task loss + orthogonal_penalty(model)``. Run folder layout, checkpoints (cadence,
 rotation, SIGINT/SIGTERM, fallback), resume semantics and the non-finite-loss stop are described in
-the README ("Training engine").
+docs/training.md. Saving and resuming live in trainer_state.py, the signal handling in stopping.py.
 """
 from __future__ import annotations
 
@@ -11,56 +11,49 @@ import contextlib
 import itertools
 import json
 import math
-import os
-import shutil
-import signal
 import sys
-import threading
 import time
-from time import monotonic
-import warnings
 from pathlib import Path
-from typing import Iterator
+from time import monotonic
 
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import (DistributedDataParallelKwargs, ProjectConfiguration, gather_object, send_to_device,
-                               set_seed)
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, send_to_device, set_seed
 from tqdm.auto import tqdm
 
-from ..adapters import AdapterFileError, load_adapter, orthogonal_penalty, train_mode
-from ..analysis.diagnostics import GradientWindow, layer_orthogonality_errors
+from ..adapters import orthogonal_penalty, train_mode
 from ..jsonl import append_jsonl
-from ..tasks import get_task
 from .build import build_run, enable_gradient_checkpointing, resolve_precision
-from .checkpoint import (ARCHIVE, CheckpointError, archived_checkpoints, load_trainer_state, prune_checkpoints,
-                         rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import save_checkpoint
 from .config import RunConfig
 from .data import train_loader
+from .diagnostics import GradientWindow, layer_orthogonality_errors
 from .evaluation import batch_len, evaluate
 from .memory import peak_memory_mb, reset_peak_memory
 from .optim import build_optimizer, build_scheduler
-from .run_folder import changed_keys, check_run_dir, clear_failed_run, discard_if_empty
 from .protocol import check_selection, selection_record
-from .run_log import RunLog, truncate_logs
+from .run_folder import check_run_dir
+from .run_log import RunLog
+from .stopping import StopRequest, TrainingInterrupted
+from .task import get_task
+from .trainer_state import TrainerState
 from .validate import check_config, check_task_config
+
+__all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted", "run_dir_of", "train"]
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the run stopped without overwriting the last checkpoint."""
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM: the run saved ``last/`` at the step it had reached and stopped."""
-
-
 def run_dir_of(cfg: RunConfig) -> Path:
     return Path(cfg.output.root) / (cfg.output.name or cfg.task)
 
 
-class Trainer:
-    """Holds the state of one run; ``train(cfg, resume)`` is the entry point."""
+class Trainer(TrainerState):
+    """Holds the state of one run; ``train(cfg, resume)`` is the entry point. Run folder, ``last/``
+    saves and resuming: ``TrainerState`` (trainer_state.py)."""
 
     def __init__(self, cfg: RunConfig, resume: bool = False) -> None:
         self.cfg, t, e = cfg, cfg.train, cfg.eval
@@ -107,7 +100,7 @@ class Trainer:
         self.best: float | None = None
         self.saved_step: int | None = None  # step of the checkpoint in last/
         self.last_save_time = monotonic()
-        self.stop_signal: int | None = None
+        self.stop = StopRequest(self.acc.print)
         try:
             if resume:
                 self._resume()  # config.json is rewritten only once a checkpoint has loaded
@@ -121,97 +114,6 @@ class Trainer:
         if self.main:
             (self.run_dir / "plan.txt").write_text(str(self.plan) + "\n")
         self.acc.print("\n".join(str(self.plan).splitlines()[-2:]))
-
-    # ---- run folder and checkpoints -------------------------------------------------------------
-    def _start_fresh(self) -> None:
-        self.acc.wait_for_everyone()
-        if self.main:
-            if self.run_dir.is_dir():
-                clear_failed_run(self.run_dir)
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._write_config()
-        self.acc.wait_for_everyone()
-
-    def _write_config(self, saved: dict | None = None) -> None:
-        current = json.loads(json.dumps(self.cfg.to_dict()))
-        if saved is not None:
-            changed = changed_keys(saved, current)
-            if changed:
-                warnings.warn(f"resuming {self.run_dir} with a changed config: {', '.join(changed)}")
-        (self.run_dir / "config.json").write_text(json.dumps(current, indent=2) + "\n")
-
-    def _discard_if_empty(self) -> None:
-        """A failed run leaves no folder behind unless it holds a checkpoint or a logged step."""
-        if self.main and self.created_dir and discard_if_empty(self.run_dir):
-            self.acc.print(f"removed {self.run_dir}: the run failed before saving or logging anything")
-
-    def _metadata(self, metrics: dict | None = None, selection: dict | None = None) -> dict:
-        return {"task": self.cfg.task, "run": self.run_dir.name, "epoch": self.epoch, "step": self.step,
-                "metrics": metrics or {}, "selection": selection or selection_record(self.cfg, "last", self.step)}
-
-    def save_last(self) -> None:
-        """``last/`` at the current position; the one it replaces goes to checkpoints/ (``keep_last``)."""
-        rng = gather_object([rng_state()])  # every process's RNG, in rank order (collective)
-        if self.main:
-            state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                     "scaler": self.acc.scaler.state_dict() if self.acc.scaler is not None else {},
-                     "rng": rng, "world_size": self.acc.num_processes, "best": self.best,
-                     "position": {"epoch": self.epoch, "batch": self.batch, "global_step": self.step},
-                     "log_sizes": self.log.sizes()}
-            keep = self.cfg.train.keep_last
-            archive = None
-            if keep > 1 and self.saved_step is not None and self.saved_step != self.step:
-                archive = self.run_dir / ARCHIVE / f"step_{self.saved_step:07d}"
-            save_checkpoint(self.run_dir, "last", self.raw, self._metadata(), state, archive=archive)
-            prune_checkpoints(self.run_dir, keep - 1)
-        self.saved_step, self.last_save_time = self.step, monotonic()
-        self.acc.wait_for_everyone()
-
-    def _load_checkpoint(self) -> tuple[Path, dict]:
-        """The trainer state of last/, else of the newest archived checkpoint that loads (warning
-        naming each one skipped); the adapter weights are loaded into the model."""
-        errors = []
-        for ckpt in [self.run_dir / "last", *archived_checkpoints(self.run_dir)]:
-            if not ckpt.is_dir():
-                continue
-            try:
-                state = load_trainer_state(ckpt)
-                load_adapter(self.raw, ckpt)
-                return ckpt, state
-            except (CheckpointError, AdapterFileError) as err:
-                errors.append(f"{ckpt}: {err}")
-                warnings.warn(f"{ckpt} is unusable ({err}); trying the checkpoint before it")
-        raise CheckpointError(f"{self.run_dir}: no usable checkpoint to resume from: " + "; ".join(errors))
-
-    def _resume(self) -> None:
-        ckpt, state = self._load_checkpoint()
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if self.acc.scaler is not None and state["scaler"]:
-            self.acc.scaler.load_state_dict(state["scaler"])
-        rank = self.acc.process_index
-        if state["world_size"] == self.acc.num_processes:
-            set_rng_state(state["rng"][rank])
-        else:
-            warnings.warn(f"resuming with {self.acc.num_processes} processes, saved with {state['world_size']}: "
-                          "random streams restart from the seed")
-        pos = state["position"]
-        self.epoch, self.batch, self.step, self.best = pos["epoch"], pos["batch"], pos["global_step"], state["best"]
-        self.saved_step = self.step
-        self.acc.wait_for_everyone()
-        if self.main:
-            if ckpt.name != "last" and (self.run_dir / "last").is_dir():  # the unusable one: kept aside, not rotated
-                shutil.rmtree(self.run_dir / "last.unusable", ignore_errors=True)
-                os.rename(self.run_dir / "last", self.run_dir / "last.unusable")
-                warnings.warn(f"{self.run_dir / 'last'} moved to last.unusable; resumed from {ckpt}")
-            # lines logged after the checkpoint would be logged again; metrics.json is the end of a run
-            truncate_logs(self.run_dir, state.get("log_sizes", {}))
-            (self.run_dir / "metrics.json").unlink(missing_ok=True)
-            saved = self.run_dir / "config.json"
-            self._write_config(json.loads(saved.read_text()) if saved.is_file() else None)
-        self.acc.wait_for_everyone()
-        self.acc.print(f"resumed {self.run_dir} from {ckpt.name}/ at step {self.step} (epoch {self.epoch}, "
-                       f"batch {self.batch})")
 
     # ---- evaluation ----------------------------------------------------------------------------
     def evaluate(self, final: bool = False) -> dict[str, float]:
@@ -252,8 +154,8 @@ class Trainer:
             if finite.item() < self.acc.num_processes:
                 kept = f"the last good checkpoint is {self.run_dir / 'last'}" if self.saved_step is not None \
                     else "no checkpoint was saved"
-                raise NonFiniteLossError(f"step {self.step + 1}: the loss is not finite (task loss {out['loss'].item()}, "
-                                         f"regulariser {reg.item()}); stopped, {kept}")
+                raise NonFiniteLossError(f"step {self.step + 1}: the loss is not finite "
+                                         f"(task loss {out['loss'].item()}, regulariser {reg.item()}); stopped, {kept}")
             self.acc.backward(loss / n_micro)
         values = {k: v.detach().float().item() for k, v in out.items()
                   if isinstance(v, torch.Tensor) and v.numel() == 1}
@@ -285,7 +187,7 @@ class Trainer:
                    dynamic_ncols=True)
         self.last_save_time = monotonic()
         try:
-            with self._stop_on_signals():
+            with self.stop.catch():
                 while self.step < self.total_steps:
                     self.loader.sampler.set_position(self.epoch, self.batch)
                     batches = iter(self.loader)
@@ -307,14 +209,14 @@ class Trainer:
                         if self.step % t.log_every == 0 or self.step == self.total_steps:
                             self._log_window(window, window_steps, window_samples, time.perf_counter() - tick, bar,
                                              step_seconds)
-                            window, window_steps, window_samples, tick, step_seconds = {}, 0, 0, time.perf_counter(), 0.0
+                            window, window_steps, window_samples, step_seconds = {}, 0, 0, 0.0
+                            tick = time.perf_counter()
                         save, stop = self._save_or_stop_due()
                         if save or stop:
                             self.save_last()
                         if stop:
-                            raise TrainingInterrupted(
-                                f"{signal.Signals(self.stop_signal).name if self.stop_signal else 'a signal'}: saved "
-                                f"{self.run_dir / 'last'} at step {self.step}; continue with --resume")
+                            raise TrainingInterrupted(f"{self.stop.name}: saved {self.run_dir / 'last'} at step "
+                                                      f"{self.step}; continue with --resume")
                         if e.every_steps > 0 and self.step % e.every_steps == 0 and self.step < self.total_steps:
                             self.evaluate()  # e.g. SDXL validation images every N steps
                     else:
@@ -349,33 +251,11 @@ class Trainer:
         t = self.cfg.train
         save = (t.save_every > 0 and self.step % t.save_every == 0) or \
             (t.save_every_minutes > 0 and monotonic() - self.last_save_time >= 60 * t.save_every_minutes)
-        stop = self.stop_signal is not None
+        stop = self.stop.signum is not None
         if self.acc.num_processes > 1:  # clocks and signals differ between processes: agree on the max
             flags = self.acc.reduce(torch.tensor([float(save), float(stop)], device=self.acc.device), "max")
             save, stop = bool(flags[0]), bool(flags[1])
         return save, stop
-
-    @contextlib.contextmanager
-    def _stop_on_signals(self) -> Iterator[None]:
-        """SIGINT/SIGTERM ask for a stop at the end of the current step (after saving last/); a second
-        one stops at once (the checkpoint swap is atomic, the previous checkpoint stays usable)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum: int, frame: object) -> None:
-            if self.stop_signal is not None:
-                raise KeyboardInterrupt
-            self.stop_signal = signum
-            self.acc.print(f"\n{signal.Signals(signum).name}: saving last/ after this step, then stopping "
-                           "(again to stop at once)", file=sys.stderr)
-
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
 
     def _log_window(self, window: dict, steps: int, samples: int, seconds: float, bar: tqdm,
                     step_seconds: float) -> None:

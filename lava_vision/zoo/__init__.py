@@ -9,9 +9,9 @@ Publishing (``tools/publish.py``) and the optional Hub mirror (``zoo.hub``) live
 The zoo folder is ``root=`` (every function takes it; ``--zoo-root`` in the tools), else
 ``$LAVA_VISION_ZOO``, else this checkout's ``zoo/``, else the entries shipped in the installed package.
 """
+from ..data.preprocess import Preprocess
 from .index import ZooError, format_table, read_index, verify, zoo_root
 from .index import list_entries as list  # noqa: A001  (zoo.list() reads naturally; builtins unaffected elsewhere)
 from .load import ZooModel, load
-from .preprocess import Preprocess
 
 __all__ = ["Preprocess", "ZooError", "ZooModel", "format_table", "list", "load", "read_index", "verify", "zoo_root"]

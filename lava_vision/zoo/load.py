@@ -11,12 +11,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import tasks  # noqa: F401  (registers the packaged task names a stored config.json uses)
 from ..adapters import AdapterFileError, load_adapter, read_adapter_config
 from ..adapters.fingerprint import tensors_digest
+from ..data.preprocess import Preprocess, task_preprocess
+from ..inference import Predictor
 from ..train.config import RunConfig
 from .index import ZooError, get_entry, verify_files, zoo_root
 from .portable import from_portable
-from .preprocess import Preprocess
 
 CONFIG_FILE, METRICS_FILE, CARD_FILE = "config.json", "metrics.json", "README.md"
 
@@ -52,8 +54,6 @@ class ZooModel:
         return list(self.task.classes) if hasattr(self.task, "classes") else None
 
     def predict(self, item: Any, seed: int = 0) -> Any:
-        from ..inference import Predictor  # lazy: inference imports this package's preprocess
-
         return Predictor(self.task, self.model, self.config).predict(item, seed)
 
 
@@ -76,12 +76,6 @@ def read_config(directory: Path, where: str) -> RunConfig:
         return RunConfig.from_dict(from_portable(json.loads(path.read_text())))
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ZooError(f"{where}: {path} is not a usable run config ({type(e).__name__}: {e})") from e
-
-
-def task_preprocess(task: Any) -> Preprocess | None:
-    """The task's optional ``preprocessing()`` description as a callable."""
-    describe = getattr(task, "preprocessing", None)
-    return Preprocess.from_dict(describe()) if describe is not None else None
 
 
 def build_from_dir(directory: Path, where: str, config: RunConfig | None = None

@@ -20,10 +20,12 @@ from pathlib import Path
 from ..adapters import load_adapter, read_adapter_config
 from ..adapters.io import CONFIG_NAME, WEIGHTS_NAME
 from ..export import export_coverage
+from ..train.build import describe_base
 from ..train.config import RunConfig
 from .card import CITATION, check_card_metrics, render_card
 from .index import ZooError, check_name, file_records, locked, read_index, write_index, zoo_root
-from .load import CARD_FILE, CONFIG_FILE, METRICS_FILE, build_from_dir, task_preprocess
+from ..data.preprocess import task_preprocess
+from .load import CARD_FILE, CONFIG_FILE, METRICS_FILE, build_from_dir
 from .portable import foreign_paths, repo_dir, to_portable
 
 REPRO_RTOL, REPRO_ATOL = 1e-5, 1e-7
@@ -109,22 +111,14 @@ def _changed(a: object, b: object, prefix: str = "") -> list[tuple[str, object]]
     return out
 
 
-def describe_base(model_section: dict) -> str:
-    """The base's identity from the (portable) model section: library / name / arch and its
-    weights source (checkpoint or pretrained; size and scene when neither is set)."""
-    keys = ["library", "name", "arch"]
-    sources = [k for k in ("checkpoint", "pretrained") if model_section.get(k)]
-    keys += sources or ["size", "scene"]
-    return " ".join(f"{k}={model_section[k]}" for k in keys if model_section.get(k) not in (None, ""))
-
-
 GENERATED_SOURCES = ("procedural", "synthetic")  # drawn by code: no root folder involved
 
 
 def describe_data(data_section: dict) -> str:
     main = data_section.get("source") or data_section.get("root") or "?"
     keys = ("domain", "synthetic_eval") if main in GENERATED_SOURCES else ("root",)
-    extra = [f"{k}={data_section[k]}" for k in keys if data_section.get(k) not in (None, "") and data_section[k] != main]
+    extra = [f"{k}={data_section[k]}" for k in keys
+             if data_section.get(k) not in (None, "") and data_section[k] != main]
     return f"{main} ({', '.join(extra)})" if extra else str(main)
 
 

@@ -104,8 +104,8 @@ def load_depth_anything(cfg: DepthModelConfig) -> nn.Module:
     except OSError as e:
         raise FileNotFoundError(
             f"model.checkpoint: could not load {source!r} from the Hugging Face hub or its local cache "
-            f"({type(e).__name__}: {' '.join(str(e).split())}). Download it while online (`hf download {source}`) or set "
-            "model.checkpoint to a local save_pretrained directory.") from e
+            f"({type(e).__name__}: {' '.join(str(e).split())}). Download it while online "
+            f"(`hf download {source}`) or set model.checkpoint to a local save_pretrained directory.") from e
     if model.config.model_type != "depth_anything":
         raise ValueError(f"model.checkpoint {source!r} is a {model.config.model_type!r} model, not depth_anything")
     if info.get("missing_keys"):

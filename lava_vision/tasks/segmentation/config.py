@@ -24,6 +24,12 @@ class SamArchConfig:
     mask_in_chans: int = 16
 
 
+# The ~90k-parameter offline stand-in for sam_vit_b (64 px input, 32x32 logits; tiny.py writes it)
+TINY = SamArchConfig(image_size=64, patch_size=8, embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,),
+                     window_size=4, prompt_dim=32, decoder_depth=2, decoder_mlp_dim=64, decoder_heads=2,
+                     iou_head_hidden_dim=32, mask_in_chans=16)
+
+
 @dataclass
 class SamModelConfig:
     """arch: ``vit_b`` | ``vit_l`` | ``vit_h`` (official, 1024 px) or ``custom`` (sizes in ``custom``).

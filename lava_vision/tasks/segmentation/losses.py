@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 
-def structure_loss(logits: torch.Tensor, mask: torch.Tensor, kernel: int = 31, boundary_weight: float = 5.0) -> torch.Tensor:
+def structure_loss(logits: torch.Tensor, mask: torch.Tensor, kernel: int = 31,
+                   boundary_weight: float = 5.0) -> torch.Tensor:
     """Weighted BCE + weighted IoU with pixel weights w = 1 + 5 |avgpool_31(mask) - mask|, which
     grow near object boundaries.
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import SamArchConfig, SamModelConfig
+from .config import TINY, SamArchConfig, SamModelConfig
 
 OFFICIAL = {"vit_b": "sam_vit_b_01ec64.pth", "vit_l": "sam_vit_l_0b3195.pth", "vit_h": "sam_vit_h_4b8939.pth"}
 DOWNLOAD = "https://dl.fbaipublicfiles.com/segment_anything/"
@@ -90,7 +90,8 @@ def load_sam_checkpoint(sam: nn.Module, path: str | Path) -> None:
     path = Path(path)
     if not str(path) or not path.is_file():
         hint = ", ".join(f"{a}: {DOWNLOAD}{f}" for a, f in OFFICIAL.items())
-        raise FileNotFoundError(f"SAM checkpoint not found: {str(path)!r} (set model.checkpoint; official files: {hint})")
+        raise FileNotFoundError(f"SAM checkpoint not found: {str(path)!r} "
+                                f"(set model.checkpoint; official files: {hint})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -123,8 +124,6 @@ def build_prompt_free_sam(cfg: SamModelConfig) -> PromptFreeSam:
 def missing_checkpoint_hint(cfg: SamModelConfig) -> str:
     """How to get the checkpoint ``cfg`` needs: the official file's URL, or the command that writes
     the tiny offline model."""
-    from .tiny import TINY
-
     if cfg.arch in OFFICIAL:
         return f"download the official {cfg.arch} file {DOWNLOAD}{OFFICIAL[cfg.arch]} and set model.checkpoint to it"
     if cfg.custom == TINY:

@@ -8,18 +8,15 @@ from pathlib import Path
 
 import torch
 
-from .config import SamArchConfig
+from .config import TINY
+from .model import build_sam
 
-TINY = SamArchConfig(image_size=64, patch_size=8, embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,),
-                     window_size=4, prompt_dim=32, decoder_depth=2, decoder_mlp_dim=64, decoder_heads=2,
-                     iou_head_hidden_dim=32, mask_in_chans=16)
+__all__ = ["TINY", "save_tiny_sam"]
 
 
 def save_tiny_sam(path: str | Path, seed: int = 0) -> Path:
     """Write a randomly initialised tiny SAM's state dict to ``path`` (as ``torch.save`` of the
     official checkpoints) and return the path."""
-    from .model import build_sam
-
     torch.manual_seed(seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,10 @@ underscores>`` with prefix ``lora_unet`` (UNet), ``lora_te1`` (CLIP ViT-L) or ``
 * ``diffusers``: diffusers' own module paths, e.g. ``lora_unet_down_blocks_1_attentions_0_...``;
   what LyCORIS' ``create_network_from_weights`` matches on a diffusers UNet.
 
-Text-encoder keys use the transformers CLIP paths in both namings.
+Text-encoder keys use the transformers-4 CLIP module paths in both namings, whatever transformers is
+installed: ``lora_te1_text_model_encoder_layers_0_self_attn_q_proj`` (kohya's scripts, ComfyUI's and
+A1111's key maps all expect the ``text_model`` part); transformers 5 dropped the ``text_model``
+submodule from ``CLIPTextModel`` (not from ``CLIPTextModelWithProjection``), see ``clip_kohya_path``.
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ NAMINGS = ("sgm", "diffusers")
 TEXT_PREFIXES = {"text_encoder": "lora_te1", "text_encoder_2": "lora_te2"}
 
 # diffusers -> sgm inside a ResNet block, and outside the block structure
+# the children of transformers' CLIPTextTransformer, which transformers 4 nests under ``text_model``
+_CLIP_TRANSFORMER = ("embeddings", "encoder", "final_layer_norm")
 _RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
            "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
 _TOP = {"conv_in": "input_blocks.0.0", "time_embedding.linear_1": "time_embed.0",
@@ -69,6 +74,13 @@ def sgm_unet_path(path: str, layers_per_block: int, up_has_attention: list[bool]
     return ".".join([block, *rest])
 
 
+def clip_kohya_path(path: str) -> str:
+    """The transformers-4 module path of a CLIP text-encoder module path: ``encoder.layers.0.mlp.fc1``
+    (transformers 5's flat ``CLIPTextModel``) -> ``text_model.encoder.layers.0.mlp.fc1``; paths that
+    already have ``text_model.`` and ``text_projection`` are unchanged."""
+    return "text_model." + path if path.split(".", 1)[0] in _CLIP_TRANSFORMER else path
+
+
 def _unet_namer(unet: nn.Module, naming: str) -> Callable[[str], str]:
     """Module path inside the UNet -> kohya key, or raise ValueError saying why there is none."""
     if naming == "diffusers":
@@ -105,6 +117,6 @@ def kohya_namer(model: nn.Module, naming: str = "sgm") -> Callable[[str], str]:
         if head == "unet" and rest:
             return unet(rest)
         if head in TEXT_PREFIXES and rest:
-            return f"{TEXT_PREFIXES[head]}_{rest.replace('.', '_')}"
+            return f"{TEXT_PREFIXES[head]}_{clip_kohya_path(rest).replace('.', '_')}"
         raise ValueError(f"{head!r} is not a UNet or text encoder: kohya files have no key for it")
     return name

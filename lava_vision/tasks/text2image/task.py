@@ -97,7 +97,8 @@ class TextToImageTask:
 
         mc, names = self.model_cfg.metrics, []
         if mc.fid_features != "none" and not self.data_cfg.val_prompts:
-            names.append("fid_inception2048" if mc.fid_features == "inception" else f"fid_clip_{network_slug(mc.clip_model)}")
+            inception = mc.fid_features == "inception"
+            names.append("fid_inception2048" if inception else f"fid_clip_{network_slug(mc.clip_model)}")
         if mc.clip_model:
             names.append(f"clip_score_{network_slug(mc.clip_model)}")
         return names

@@ -43,7 +43,8 @@ class SDXLDiffusion(nn.Module):
         self._latent_cache: dict[str, torch.Tensor] = {}
 
     # -- conditioning --------------------------------------------------------------------------
-    def encode_prompt(self, input_ids_one: torch.Tensor, input_ids_two: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_prompt(self, input_ids_one: torch.Tensor,
+                      input_ids_two: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``B x L`` token ids of each tokenizer -> (``B x L x (D1 + D2)`` penultimate hidden
         states of both encoders, ``B x P`` pooled projection of text_encoder_2)."""
         out1 = self.text_encoder(input_ids_one, output_hidden_states=True)

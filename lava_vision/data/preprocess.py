@@ -1,11 +1,13 @@
-"""What a loaded zoo model expects as input: resize + normalisation, described by the task.
+"""What a trained model expects as input: resize + normalisation, described by the task.
 
 A task may provide ``preprocessing() -> dict`` (optional in the Task protocol) with the keys of
-``Preprocess``; the zoo turns it into this callable, so users feed a plain RGB image.
+``Preprocess``; the zoo and the inference layer turn it into this callable (``task_preprocess``),
+so users feed a plain RGB image.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +39,7 @@ class Preprocess:
             raise ValueError(f"preprocessing size={self.size}, multiple={self.multiple}: must be >= 1")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Preprocess":
+    def from_dict(cls, d: dict) -> Preprocess:
         return cls(**{**d, "mean": tuple(d["mean"]), "std": tuple(d["std"])})
 
     def to_dict(self) -> dict:
@@ -71,3 +73,9 @@ class Preprocess:
                f"resize the shorter side to {self.size} (sides multiples of {self.multiple})")
         return (f"RGB uint8 H x W x 3 -> {how} ({self.interpolation}), scale to 0..1, "
                 f"normalise with mean {list(self.mean)} std {list(self.std)} -> 1 x 3 x h x w float32")
+
+
+def task_preprocess(task: Any) -> Preprocess | None:
+    """The task's optional ``preprocessing()`` description as a callable; None when it has none."""
+    describe = getattr(task, "preprocessing", None)
+    return Preprocess.from_dict(describe()) if describe is not None else None
