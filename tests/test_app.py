@@ -265,12 +265,23 @@ def test_bad_inputs_are_messages_and_the_server_goes_on(client, server, tmp_path
     assert "upload an image first" in app_predict(client, "zoo:quickstart", ok=False)["status"]
     out = app_predict(client, "zoo:quickstart", tmp_path / "whole.png")  # and a good one still works
     assert out["cls_adapted"]["label"] and len(out["files_adapted"]) == 1
+    # an RGBA file whose alpha is fully opaque holds an RGB image: accepted, with the RGB file's numbers
+    rgba = np.concatenate([cv2.cvtColor(cv2.imread(str(tmp_path / "whole.png")), cv2.COLOR_BGR2RGB),
+                           np.full((64, 64, 1), 255, np.uint8)], axis=2)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "opaque.png")
+    assert app_predict(client, "zoo:quickstart", tmp_path / "opaque.png")["cls_adapted"] == out["cls_adapted"]
     # uploads were stored in the app's own temporary folder, and nothing was written where it runs
     upload = (tmp_path / "whole.png").read_bytes()
     stored = [p for p in (d / "tmp").rglob("*") if p.is_file() and p.read_bytes() == upload]
     assert stored and all(any(q.name.startswith("lava-vision-app-") for q in p.parents) for p in stored), stored
     assert not list((d / "cwd").iterdir())
     assert sorted(p.name for p in (d / "runs").iterdir()) == ["seg", "t2i"]
+
+
+def test_listens_on_loopback_only_without_a_share_link(server):
+    log = (server[1] / "server.log").read_text()
+    assert f"Running on local URL:  {server[0].rstrip('/')}" in log and server[0].startswith("http://127.0.0.1:")
+    assert "public URL" not in log and "gradio.live" not in log
 
 
 def test_cards_show_metrics_and_their_split(client):
