@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 
 import _common
 
@@ -27,6 +28,8 @@ def main() -> None:
     p.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     args = p.parse_args()
+    if importlib.util.find_spec("gradio") is None:
+        p.error('the app needs Gradio: pip install -e ".[app]"')
     from lava_vision.app import serve
 
     serve(args.zoo_root, args.runs, args.host, args.port, args.share, args.device)
