@@ -1,0 +1,107 @@
+"""The app of tools/app.py running for tests (tests/conftest.py makes one per session): a folder
+with a copy of the zoo plus an index entry whose folder is missing ("ghost"), a runs folder with
+tiny segmentation and text-to-image runs (random adapters, no training), and the server on a free
+local port, started as a person starts it."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "toy"))
+from inprocess_tools import ROOT  # noqa: E402
+
+from test_predict import randomly_adapted  # noqa: E402
+
+SEG_RECIPE = ROOT / "tasks" / "seg_synthetic.py"
+T2I_RECIPE = """\
+from lava_vision.adapters import AdapterConfig
+from lava_vision.tasks.text2image.config import T2IDataConfig, T2IMetricsConfig, T2IModelConfig
+from lava_vision.train.config import RunConfig, TrainConfig
+config = RunConfig(task='text2image', model=T2IModelConfig(pretrained={sdxl!r}, inference_steps=2,
+                   metrics=T2IMetricsConfig(fid_features='none')), data=T2IDataConfig(resolution=32),
+                   adapter=AdapterConfig(method='lava', rank=2, alpha=2.0, preset='sdxl_unet', excludes=['vae.*']),
+                   train=TrainConfig(precision='fp32'))
+"""
+
+
+def save_run(cfg, run: Path) -> Path:
+    """A finished run folder: config.json and best/ holding a randomly initialised adapter."""
+    from lava_vision.adapters import save_adapter
+
+    save_adapter(randomly_adapted(cfg), run / "best")
+    (run / "config.json").write_text(json.dumps(cfg.to_dict()))
+    return run
+
+
+def make_app_folder(d: Path) -> tuple[Path, Path, Path]:
+    """``(d, tiny SAM checkpoint, text2image recipe)``: d/runs/seg, d/runs/t2i, d/zoo (with "ghost"),
+    and d/cwd, d/tmp for the server's working folder and TMPDIR."""
+    from lava_vision.tasks.segmentation.tiny import save_tiny_sam
+    from lava_vision.tasks.text2image.tiny import write_tiny_sdxl
+    from lava_vision.train import load_recipe
+
+    ckpt = save_tiny_sam(d / "tiny_sam.pth")
+    seg = load_recipe(SEG_RECIPE)
+    seg.model.checkpoint = str(ckpt)
+    save_run(seg, d / "runs" / "seg")
+    recipe = d / "t2i.py"
+    recipe.write_text(T2I_RECIPE.format(sdxl=str(write_tiny_sdxl(d / "sdxl"))))
+    save_run(load_recipe(recipe), d / "runs" / "t2i")
+    # what tools/eval.py writes into a run folder: the card shows it with its split
+    (d / "runs" / "seg" / "eval_test.json").write_text(json.dumps(
+        {"split": "test", "max_samples": 0, "adapter": str(d / "runs" / "seg" / "best"), "after": {"sm": 0.625}}))
+    shutil.copytree(ROOT / "zoo", d / "zoo")
+    index = json.loads((d / "zoo" / "index.json").read_text())
+    index["entries"]["ghost"] = dict(index["entries"]["quickstart"])
+    (d / "zoo" / "index.json").write_text(json.dumps(index))
+    for sub in ("cwd", "tmp"):
+        (d / sub).mkdir()
+    return d, ckpt, recipe
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(d: Path) -> Iterator[str]:
+    """``python tools/app.py`` over ``make_app_folder(d)`` on a free port; yields its URL. On exit
+    it is interrupted as Ctrl-C would, and its temporary folder must be gone."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TMPDIR": str(d / "tmp")}
+    with open(d / "server.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "app.py"), "--zoo-root", str(d / "zoo"),
+                                 "--runs", str(d / "runs"), "--port", str(port), "--device", "cpu"],
+                                cwd=d / "cwd", env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.time() + 300  # a busy machine: importing torch and gradio alone can take a minute
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=5)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    proc.kill()
+                    raise RuntimeError(f"the app did not start:\n{(d / 'server.log').read_text()}") from None
+                time.sleep(1)
+        try:
+            yield url
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    assert not list((d / "tmp").glob("lava-vision-app-*")), "the app left its temporary folder behind"
