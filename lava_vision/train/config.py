@@ -14,6 +14,8 @@ from typing import Any
 
 from ..adapters.config import AdapterConfig
 
+RESUME_HISTORY = "resumed"  # config.json: what each --resume changed (train/resume.py); not a section
+
 
 @dataclass
 class OptimConfig:
@@ -102,7 +104,7 @@ class RunConfig:
             "loss": task_cls.loss_config_cls, "adapter": AdapterConfig, "optim": OptimConfig,
             "schedule": ScheduleConfig, "train": TrainConfig, "eval": EvalConfig, "output": OutputConfig,
         }
-        unknown = set(data) - set(sections) - {"task"}
+        unknown = set(data) - set(sections) - {"task", RESUME_HISTORY}
         if unknown:
             raise ValueError(f"run config: unknown sections {sorted(unknown)}")
         kwargs = {"task": data["task"]}

@@ -57,14 +57,3 @@ def discard_if_empty(run_dir: Path) -> bool:
     shutil.rmtree(run_dir, ignore_errors=True)
     return True
 
-
-def changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
-    out = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out.extend(changed_keys(va, vb, f"{prefix}{k}."))
-        elif va != vb:
-            out.append(f"{prefix}{k}")
-    return out

@@ -41,7 +41,8 @@ from .data import train_loader
 from .evaluation import batch_len, evaluate
 from .memory import peak_memory_mb, reset_peak_memory
 from .optim import build_optimizer, build_scheduler
-from .run_folder import changed_keys, check_run_dir, clear_failed_run, discard_if_empty
+from .resume import HISTORY_KEY, check_resume_changes, config_changes, group_hyperparameters, restart_schedule
+from .run_folder import check_run_dir, clear_failed_run, discard_if_empty
 from .protocol import check_selection, selection_record
 from .run_log import RunLog, truncate_logs
 from .validate import check_config, check_task_config
@@ -71,6 +72,9 @@ class Trainer:
         check_task_config(cfg, self.task)
         self.run_dir = run_dir_of(cfg)
         check_run_dir(self.run_dir, resume)
+        self.saved_config = self._saved_config() if resume else None
+        self.changes = config_changes(self.saved_config, self._config_json()) if self.saved_config else {}
+        check_resume_changes(self.changes, f"{self.run_dir / 'config.json'}")  # before anything is written
         on_gpu = torch.cuda.is_available()
         self.precision = resolve_precision(t.precision, torch.device("cuda" if on_gpu else "cpu"))
         # Accelerate keeps one global AcceleratorState, fixed at its first mixed_precision; dropping it
@@ -115,6 +119,8 @@ class Trainer:
                 self._start_fresh()
             self.log = RunLog(self.acc, self.run_dir, cfg.to_dict(), self.run_dir.name,
                               resume_step=self.step if resume else None)
+            if self.changes:
+                self.log.log(self.step, {}, kind="resume", changed=self.changes)
         except BaseException:
             self._discard_if_empty()
             raise
@@ -132,13 +138,31 @@ class Trainer:
             self._write_config()
         self.acc.wait_for_everyone()
 
-    def _write_config(self, saved: dict | None = None) -> None:
-        current = json.loads(json.dumps(self.cfg.to_dict()))
-        if saved is not None:
-            changed = changed_keys(saved, current)
-            if changed:
-                warnings.warn(f"resuming {self.run_dir} with a changed config: {', '.join(changed)}")
-        (self.run_dir / "config.json").write_text(json.dumps(current, indent=2) + "\n")
+    def _config_json(self) -> dict:
+        return json.loads(json.dumps(self.cfg.to_dict()))  # tuples as lists, as config.json holds them
+
+    def _saved_config(self) -> dict | None:
+        path = self.run_dir / "config.json"
+        if not path.is_file():
+            return None
+        try:
+            saved = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{path}: not valid JSON ({e}); cannot tell what the run was trained with") from e
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{path}: not a run config (a JSON object)")
+        return saved
+
+    def _write_config(self) -> None:
+        """config.json: the config now in force, plus one record per resume that changed something."""
+        doc = self._config_json()
+        history = list((self.saved_config or {}).get(HISTORY_KEY, []))
+        if self.changes:
+            warnings.warn(f"resuming {self.run_dir} with a changed config: {', '.join(self.changes)}")
+            history.append({"step": self.step, "changed": self.changes})
+        if history:
+            doc[HISTORY_KEY] = history
+        (self.run_dir / "config.json").write_text(json.dumps(doc, indent=2) + "\n")
 
     def _discard_if_empty(self) -> None:
         """A failed run leaves no folder behind unless it holds a checkpoint or a logged step."""
@@ -185,8 +209,11 @@ class Trainer:
 
     def _resume(self) -> None:
         ckpt, state = self._load_checkpoint()
+        fresh = group_hyperparameters(self.optimizer)  # this config's lr, betas, ... (docs/resume.md)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        position = state["scheduler"]["last_epoch"]  # fp16 skipped steps leave it behind global_step
+        if position <= self.total_steps:  # else (a shorter run than already trained) nothing trains
+            restart_schedule(self.optimizer, self.scheduler, fresh, position)
         if self.acc.scaler is not None and state["scaler"]:
             self.acc.scaler.load_state_dict(state["scaler"])
         rank = self.acc.process_index
@@ -207,8 +234,7 @@ class Trainer:
             # lines logged after the checkpoint would be logged again; metrics.json is the end of a run
             truncate_logs(self.run_dir, state.get("log_sizes", {}))
             (self.run_dir / "metrics.json").unlink(missing_ok=True)
-            saved = self.run_dir / "config.json"
-            self._write_config(json.loads(saved.read_text()) if saved.is_file() else None)
+            self._write_config()
         self.acc.wait_for_everyone()
         self.acc.print(f"resumed {self.run_dir} from {ckpt.name}/ at step {self.step} (epoch {self.epoch}, "
                        f"batch {self.batch})")

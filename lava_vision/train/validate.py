@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from ..adapters import PRESETS
+from ..names import is_safe_name, name_rule
 from .config import RunConfig
 from .recipe import RecipeError
 
@@ -80,6 +81,12 @@ def check_config(cfg: RunConfig) -> None:
     _positive_int("eval.num_visualize", e.num_visualize, 0)
     if not isinstance(e.main_metric, str):
         raise RecipeError(f"eval.main_metric={e.main_metric!r}: expected a metric name")
+
+    name = cfg.output.name or cfg.task  # the run folder's name under output.root (trainer.run_dir_of)
+    if not is_safe_name(name):
+        raise RecipeError(f"output.name={cfg.output.name!r}" + ("" if cfg.output.name else f" (task {cfg.task!r})")
+                          + f": the run folder's name must be {name_rule()}, so the run stays inside "
+                          f"output.root={cfg.output.root!r}")
 
     cfg.adapter.validate()
     if cfg.adapter.preset is not None and cfg.adapter.preset not in PRESETS:

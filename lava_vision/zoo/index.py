@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Iterator
 
 from ..adapters.io import atomic_write_bytes
+from ..names import ZOO_NAME_RE as NAME_RE
+from ..names import is_safe_name, name_rule
 
 FORMAT = "lava-vision-zoo"
 INDEX_NAME = "index.json"
 ROOT_ENV = "LAVA_VISION_ZOO"
 SHIPPED_DIR = "shipped_zoo"
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # the files an entry may hold (tools/publish.py writes exactly these); an index record or a
 # downloaded zoo_entry.json naming anything else is refused, so no name can point outside the folder
 ENTRY_FILES = ("README.md", "adapter.safetensors", "adapter_config.json", "config.json", "metrics.json")
@@ -57,9 +58,8 @@ def zoo_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise ZooError(f"zoo entry name {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-', "
-                       "starting with a letter or digit")
+    if not is_safe_name(name, zoo=True):
+        raise ZooError(f"zoo entry name {name!r}: use {name_rule(zoo=True)}")
     return name
 
 
