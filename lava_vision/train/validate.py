@@ -38,8 +38,9 @@ def _one_of(key: str, value: Any, choices: tuple) -> None:
         raise RecipeError(f"{key}={value!r}: expected one of {', '.join(repr(c) for c in choices)}")
 
 
-def check_config(cfg: RunConfig) -> None:
-    """Raise RecipeError / AdapterConfigError naming the first bad key; needs no model, data or task."""
+def check_config(cfg: RunConfig, trackers: bool = True) -> None:
+    """Raise RecipeError / AdapterConfigError naming the first bad key; needs no model, data or task.
+    ``trackers=False`` skips ``train.trackers`` (a stored config only loaded for inference logs nothing)."""
     from .build import PRECISIONS
     from .optim import OPTIMIZERS, SCHEDULES
 
@@ -56,7 +57,8 @@ def check_config(cfg: RunConfig) -> None:
     _positive_int("train.save_every", t.save_every, 0)
     _number("train.save_every_minutes", t.save_every_minutes)
     _positive_int("train.keep_last", t.keep_last)
-    check_trackers(t.trackers)
+    if trackers:
+        check_trackers(t.trackers)
 
     _one_of("optim.name", o.name, OPTIMIZERS)
     _number("optim.lr", o.lr, low_open=True)

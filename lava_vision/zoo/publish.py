@@ -171,7 +171,8 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
             for fname in (WEIGHTS_NAME, CONFIG_NAME):
                 shutil.copy2(adapter_dir / fname, tmp / fname)
             (tmp / CONFIG_FILE).write_text(json.dumps(portable, indent=2) + "\n")
-            cfg, doc, task, model, digest = build_from_dir(tmp, f"staged entry {name!r}")
+            # the user's own run: its task (a module path too) is the one it trained with
+            cfg, doc, task, model, digest = build_from_dir(tmp, f"staged entry {name!r}", allow_task_module=True)
             load_adapter(model, tmp)
             device = distributed_state().device  # evaluate as the trainer did: its device and precision
             model.to(device)
