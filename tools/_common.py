@@ -91,7 +91,8 @@ def load_trained_source(p: argparse.ArgumentParser, args: argparse.Namespace):
 
 
 def load_config(args: argparse.Namespace) -> RunConfig:
-    """The recipe's config (or, with ``--zoo``, the entry's stored one, files verified) plus ``--set``."""
+    """The recipe's config (or, with ``--zoo``, the entry's stored one, files verified; without a recipe,
+    the ``config.json`` of the ``--adapter`` run) plus ``--set``."""
     from lava_vision.train import RecipeError, apply_overrides, load_recipe
 
     if getattr(args, "zoo", None):
@@ -101,6 +102,10 @@ def load_config(args: argparse.Namespace) -> RunConfig:
 
         config = entry_config(args.zoo, args.zoo_root, allow_task_module=args.allow_task_module)
         return apply_overrides(config, args.set)
+    if not args.recipe and getattr(args, "adapter", None):  # the run's own config.json, as load_run reads it
+        from lava_vision.train.run_folder import read_run_config
+
+        return apply_overrides(read_run_config(args.adapter), args.set)
     if not args.recipe:
         raise RecipeError("give a RECIPE file (or --zoo NAME)")
     return apply_overrides(load_recipe(args.recipe), args.set)

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Iterator
 
 from ..json_types import JsonTypeError, check_json
-from ..names import ZOO_NAME_RE as NAME_RE
 from ..names import is_safe_name, name_rule
 
 FORMAT = "lava-vision-zoo"
