@@ -16,12 +16,16 @@ from the resumed step on, or is refused before anything is written, naming the k
 """
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from .checkpoint import CheckpointError
 from .config import RESUME_HISTORY as HISTORY_KEY
+from .config import RunConfig
 from .recipe import RecipeError
 
 # dotted prefixes of keys that cannot change on --resume
@@ -60,6 +64,42 @@ def check_resume_changes(changes: dict[str, list], where: str) -> None:
         detail = ", ".join(f"{k} ({changes[k][0]!r} -> {changes[k][1]!r})" for k in frozen)
         raise RecipeError(f"{where}: {detail} cannot change on --resume (it fixes the model, adapter, data or "
                           "batch order of the run; see docs/resume.md); start a new run with another output.name")
+
+
+def config_json(cfg: RunConfig) -> dict:
+    return json.loads(json.dumps(cfg.to_dict()))  # tuples as lists, as config.json holds them
+
+
+def read_saved_config(run_dir: Path) -> dict | None:
+    """The run folder's config.json (None when there is none)."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e}); cannot tell what the run was trained with") from e
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: not a run config (a JSON object)")
+    return saved
+
+
+def resume_changes(cfg: RunConfig, saved: dict | None, run_dir: Path) -> dict[str, list]:
+    """What ``cfg`` changes against the saved config.json; RecipeError when a key may not change."""
+    changes = config_changes(saved, config_json(cfg)) if saved else {}
+    check_resume_changes(changes, str(run_dir / "config.json"))
+    return changes
+
+
+def config_document(cfg: RunConfig, saved: dict | None, changes: dict[str, list], step: int) -> dict:
+    """config.json's content: ``cfg`` plus the saved resume records and, if anything changed, this one."""
+    doc = config_json(cfg)
+    history = list((saved or {}).get(HISTORY_KEY, []))
+    if changes:
+        history.append({"step": step, "changed": changes})
+    if history:
+        doc[HISTORY_KEY] = history
+    return doc
 
 
 def group_hyperparameters(optimizer: torch.optim.Optimizer) -> list[dict]:

@@ -41,7 +41,7 @@ from .data import train_loader
 from .evaluation import batch_len, evaluate
 from .memory import peak_memory_mb, reset_peak_memory
 from .optim import build_optimizer, build_scheduler
-from .resume import HISTORY_KEY, check_resume_changes, config_changes, group_hyperparameters, restart_schedule
+from .resume import config_document, group_hyperparameters, read_saved_config, restart_schedule, resume_changes
 from .run_folder import check_run_dir, clear_failed_run, discard_if_empty
 from .protocol import check_selection, selection_record
 from .run_log import RunLog, truncate_logs
@@ -72,9 +72,8 @@ class Trainer:
         check_task_config(cfg, self.task)
         self.run_dir = run_dir_of(cfg)
         check_run_dir(self.run_dir, resume)
-        self.saved_config = self._saved_config() if resume else None
-        self.changes = config_changes(self.saved_config, self._config_json()) if self.saved_config else {}
-        check_resume_changes(self.changes, f"{self.run_dir / 'config.json'}")  # before anything is written
+        self.saved_config = read_saved_config(self.run_dir) if resume else None
+        self.changes = resume_changes(cfg, self.saved_config, self.run_dir)  # refused ones: before any write
         on_gpu = torch.cuda.is_available()
         self.precision = resolve_precision(t.precision, torch.device("cuda" if on_gpu else "cpu"))
         # Accelerate keeps one global AcceleratorState, fixed at its first mixed_precision; dropping it
@@ -138,30 +137,11 @@ class Trainer:
             self._write_config()
         self.acc.wait_for_everyone()
 
-    def _config_json(self) -> dict:
-        return json.loads(json.dumps(self.cfg.to_dict()))  # tuples as lists, as config.json holds them
-
-    def _saved_config(self) -> dict | None:
-        path = self.run_dir / "config.json"
-        if not path.is_file():
-            return None
-        try:
-            saved = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise CheckpointError(f"{path}: not valid JSON ({e}); cannot tell what the run was trained with") from e
-        if not isinstance(saved, dict):
-            raise CheckpointError(f"{path}: not a run config (a JSON object)")
-        return saved
-
     def _write_config(self) -> None:
         """config.json: the config now in force, plus one record per resume that changed something."""
-        doc = self._config_json()
-        history = list((self.saved_config or {}).get(HISTORY_KEY, []))
         if self.changes:
             warnings.warn(f"resuming {self.run_dir} with a changed config: {', '.join(self.changes)}")
-            history.append({"step": self.step, "changed": self.changes})
-        if history:
-            doc[HISTORY_KEY] = history
+        doc = config_document(self.cfg, self.saved_config, self.changes, self.step)
         (self.run_dir / "config.json").write_text(json.dumps(doc, indent=2) + "\n")
 
     def _discard_if_empty(self) -> None:
