@@ -9,10 +9,9 @@ import _common
 
 EXAMPLES = """\
   python tools/predict.py tasks/quickstart.py --adapter runs/quickstart --input my_images/ --out out/pred
-  python tools/predict.py --zoo depth_synthetic --input room.png --out out/depth
+  python tools/predict.py --zoo depth_synthetic --input rendered_room.png --out out/depth  # synthetic rooms only (see its card)
   python tools/predict.py tasks/seg_polyp.py --adapter runs/seg_polyp --input scans/ --out out/masks
-  python tools/predict.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --input prompts.txt \\
-      --seeds 0 1 --out out/icons
+  python tools/predict.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --input prompts.txt --seeds 0 1 --out out/icons
 
 --input: an image file or a folder of images (png, jpg, jpeg, bmp, tif, tiff, webp; not recursive);
 for text-to-image a text file with one prompt per line. Written into --out:
@@ -21,6 +20,7 @@ for text-to-image a text file with one prompt per line. Written into --out:
                   <name>_depth_color.png (turbo, near = blue)
   segmentation    <name>_mask.png (0/255) and <name>_overlay.png, at the input image's size
   text2image      <index>_<prompt>_seed<seed>.png per prompt and seed, listed in prompts.csv
+  your own task   the files of the result type its predict_image returns (one of the above three)
 Images go through the task's evaluation transform; outputs are resized back to each image's size."""
 
 
@@ -44,14 +44,12 @@ def main() -> None:
     import torch
     from tqdm.auto import tqdm
 
-    from lava_vision.inference import PREDICTORS, Predictor, load_run
+    from lava_vision.inference import Predictor, load_run
     from lava_vision.train import resolve_precision
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     precision = resolve_precision(cfg.train.precision, device)
     kind = cfg.task
-    if kind not in PREDICTORS:
-        raise ValueError(f"task {kind!r}: tools/predict.py knows the tasks {sorted(PREDICTORS)}")
     # read the inputs before building the model: a wrong --input fails in a second
     if kind == "text2image":
         from lava_vision.inference import read_prompts
@@ -64,7 +62,8 @@ def main() -> None:
     if args.zoo:
         from lava_vision import zoo
 
-        entry = zoo.load(args.zoo, args.zoo_root, config=cfg, device=device)  # hashes and base weights verified
+        entry = zoo.load(args.zoo, args.zoo_root, config=cfg, device=device,  # hashes and base weights verified
+                         allow_task_module=args.allow_task_module)
         predictor = Predictor(entry.task, entry.model, entry.config, precision)
     else:
         predictor = load_run(args.adapter, cfg, device, precision)
@@ -90,22 +89,26 @@ def write_all(predictor, items, out: Path) -> int:
         finally:
             listing.close()
         return n + 1
-    is_classification = predictor.kind == "classification"
-    table = inf.classification_csv(out / "predictions.csv", predictor.classes) if is_classification else None
+    table = None  # predictions.csv, opened at the first class-probability result
     try:
         for path in items:
             rgb = inf.read_rgb(path)
             result = predictor.predict(rgb)
-            if table is not None:
+            if isinstance(result, inf.ClassProbabilities):
+                if table is None:
+                    table = inf.classification_csv(out / "predictions.csv", result.classes)
+                    n += 1
                 table.write(inf.classification_row(path.name, result))
-            elif predictor.kind == "depth":
+            elif isinstance(result, inf.DepthMap):
                 n += len(inf.write_depth(result, out, path.stem))
-            else:
+            elif isinstance(result, inf.BinaryMask):
                 n += len(inf.write_mask(result, rgb, out, path.stem))
+            else:  # a task of one's own: its predict_image picks the result type (docs/custom-tasks.md)
+                raise ValueError(f"{path}: the task's prediction is a {type(result).__name__}; tools/predict.py "
+                                 "writes ClassProbabilities, DepthMap and BinaryMask results (lava_vision.inference)")
     finally:
         if table is not None:
             table.close()
-            n += 1
     return n
 
 

@@ -23,14 +23,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
-from .config import AdapterConfig
+from .config import AdapterConfig, AdapterConfigError
+from .config_file import FORMAT, check_adapter_doc
 from .fingerprint import fingerprint
 from .injector import (STATE_ATTR, adapter_layers, inject, injection_state, plan, release_frozen_norms,
                        swap_modules)
 
 WEIGHTS_NAME = "adapter.safetensors"
 CONFIG_NAME = "adapter_config.json"
-FORMAT = "lava-vision-adapter"
 
 
 class AdapterFileError(ValueError):
@@ -94,9 +94,7 @@ def read_adapter_config(directory: str | os.PathLike) -> dict:
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise AdapterFileError(f"{path}: not valid JSON ({e})") from e
-    if doc.get("format") != FORMAT or "adapter_config" not in doc or "fingerprint" not in doc:
-        raise AdapterFileError(f"{path}: not a {FORMAT} config (missing format/adapter_config/fingerprint)")
-    return doc
+    return check_adapter_doc(doc, path)  # types and ranges of every key, before anything uses them
 
 
 def compare_fingerprints(expected: dict, actual: dict, where: str) -> None:
@@ -180,7 +178,10 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, strict_base: bo
             raise AdapterFileError(f"{directory / CONFIG_NAME}: adapter was trained on a {recorded} (task "
                                    f"{(doc.get('metadata') or {}).get('task', '?')!r}), this model is a "
                                    f"{type(model).__name__}")
-        p = plan(model, cfg)
+        try:
+            p = plan(model, cfg)
+        except AdapterConfigError as e:  # the file's patterns or ranks do not fit this model
+            raise AdapterFileError(f"{directory / CONFIG_NAME}: {e}") from e
         compare_fingerprints(doc["fingerprint"], fingerprint(model, p, digest=False), str(directory / CONFIG_NAME))
         flags = {n: prm.requires_grad for n, prm in model.named_parameters()}
         inject(model, cfg)
