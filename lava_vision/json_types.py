@@ -6,7 +6,7 @@ of those that does not fit the hint, naming the dotted key, and returns the valu
 holds it (a JSON list as a tuple where the hint is a tuple, an int as a float where it is a float,
 an integral float such as ``4.0`` as an int where it is an int). Hints it does not know (a class
 of a task's own) let the value through unchanged: the dataclass that declares them checks them.
-Standard library only, so every layer may use it.
+Standard library only, on the bottom floor (below adapters), so every layer may use it without importing torch.
 """
 from __future__ import annotations
 

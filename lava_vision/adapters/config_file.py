@@ -30,9 +30,11 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 SELECTION_KINDS = ("best", "last")
 
 
-def _error(message: str) -> Exception:
-    from .io import AdapterFileError  # io imports this module; the class lives there
+class AdapterFileError(ValueError):
+    """An adapter folder that cannot be loaded onto this model; the message names the culprit."""
 
+
+def _error(message: str) -> Exception:
     return AdapterFileError(message)
 
 

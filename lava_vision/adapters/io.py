@@ -24,17 +24,13 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from .config import AdapterConfig, AdapterConfigError
-from .config_file import FORMAT, check_adapter_doc
+from .config_file import FORMAT, AdapterFileError, check_adapter_doc
 from .fingerprint import fingerprint
 from .injector import (STATE_ATTR, adapter_layers, inject, injection_state, plan, release_frozen_norms,
                        swap_modules)
 
 WEIGHTS_NAME = "adapter.safetensors"
 CONFIG_NAME = "adapter_config.json"
-
-
-class AdapterFileError(ValueError):
-    """An adapter folder that cannot be loaded onto this model; the message names the culprit."""
 
 
 def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
