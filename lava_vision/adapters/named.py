@@ -225,17 +225,25 @@ def _sync(model: nn.Module, reg: NamedAdapters) -> None:
 
 
 def adapter_memory(model: nn.Module) -> dict[str, int]:
-    """Bytes held: ``base`` (the model's tensors outside every adapter, merged updates included) and
-    one entry per adapter (its factors, plus its saved modules' values kept aside while not live)."""
+    """Bytes held: one entry per adapter (its factors and its saved modules' values, live or kept
+    aside) and ``base``: every other tensor (the base's own, its saved modules' base values
+    included), i.e. what the model held before any adapter."""
     reg = _registry(model)
     per = {n: 0 for n in reg.states}
     seen: set[int] = set()
+
+    def count(owner: str, tensors) -> None:
+        for t in tensors:
+            seen.add(id(t))
+            per[owner] += t.numel() * t.element_size()
+
     for _, slot in adapter_slots(model):
         for layer in members(slot):
-            for pname in layer.factor_names:
-                t = getattr(layer, pname)
-                seen.add(id(t))
-                per[layer.adapter_name] += t.numel() * t.element_size()
+            count(layer.adapter_name, [getattr(layer, pname) for pname in layer.factor_names])
+    for s, owner in reg.live.items():
+        if owner != BASE:
+            module = model.get_submodule(s)
+            count(owner, list(module.parameters()) + list(module.buffers()))
     base = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers())
                if id(t) not in seen)
     for (owner, _), tensors in reg.stored.items():
@@ -245,3 +253,30 @@ def adapter_memory(model: nn.Module) -> dict[str, int]:
         else:
             per[owner] += size
     return {"base": base, **per}
+
+
+def base_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict the model had before any adapter: adapter tensors left out, ``base_layer``
+    keys under the layer's own name, saved modules with their base values. Refuses a merged model
+    (its base weights hold the updates)."""
+    reg = named_adapters(model)
+    if reg is None:
+        return model.state_dict()
+    adapted: dict[int, nn.Module] = {}
+    for name, slot in adapter_slots(model):
+        if any(m.merged for m in members(slot)):
+            raise ValueError(f"layer {name!r} is merged: call unmerge(model) first")
+        adapted[id(slot)] = slot
+    out = {}
+    for path, module in model.named_modules(remove_duplicate=False):
+        if id(module) in adapted:  # every name of a tied slot, as the base's state dict had them
+            for k, v in module.base_layer.state_dict().items():
+                out[f"{path}.{k}" if path else k] = v
+    prefixes = tuple(f"{p}." for p, m in model.named_modules(remove_duplicate=False) if id(m) in adapted)
+    merged_out = {k: v for k, v in model.state_dict().items() if not k.startswith(prefixes)}
+    for s, owner in reg.live.items():
+        if owner != BASE:
+            for k, v in reg.stored[(BASE, s)].items():
+                merged_out[f"{s}.{k}"] = v
+    merged_out.update(out)
+    return merged_out
