@@ -93,8 +93,8 @@ def predict_shared(names: list[str], args, cfg, device, precision: str, items: l
     first = zoo.load(names[0], args.zoo_root, config=cfg, device=device)
     entries = [first] + [zoo.load(n, args.zoo_root, base=first) for n in names[1:]]  # each verified
     memory = adapter_memory(first.model)
-    print("memory: one base %.1f MiB + adapters %s" % (memory["base"] / 2**20, ", ".join(
-        f"{n} {memory[n] / 2**20:.2f} MiB" for n in names)))
+    adapters = ", ".join(f"{n} {memory[n] / 2**20:.2f} MiB" for n in names)
+    print(f"memory: one base {memory['base'] / 2**20:.1f} MiB + adapters {adapters}")
     for entry in entries:
         set_adapter(entry.model, entry.name)
         predictor = Predictor(entry.task, entry.model, entry.config, precision)

@@ -1,16 +1,15 @@
 """LAVA adapters: CP conv updates, LoRA-form linear updates, the orthogonal regulariser,
 the registry-driven injector and adapter files. Depends on torch and safetensors only."""
+from .adapter_set import AdapterSet
 from .base import AdapterLayer
 from .config import AdapterConfig, AdapterConfigError
 from .conv_cp import CPConv, choose_path
 from .conv_lora import FlatLoRAConv
-from .adapter_set import AdapterSet
 from .hotswap import hotswap_adapter
-from .injector import (Plan, adapter_layers, disable_adapters, injection_state, merge, plan, train_mode, unload,
-                       unmerge)
+from .injector import Plan, adapter_layers, disable_adapters, injection_state, merge, plan, train_mode, unload, unmerge
 from .io import AdapterFileError, load_adapter, read_adapter_config, save_adapter
-from .named import active_adapters, adapter_memory, adapter_names, delete_adapter, inject, set_adapter
 from .linear import LoRALinear
+from .named import active_adapters, adapter_memory, adapter_names, delete_adapter, inject, set_adapter
 from .param_groups import param_groups
 from .registry import register
 from .regularizer import orthogonal_penalty

@@ -86,7 +86,13 @@ class AdapterLayer(nn.Module, abc.ABC):
         return self.mix_weight is not None and not self.merged and not self.disabled
 
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        return mixed_forward(self.base_layer, (self,), x, *args, **kwargs)
+        # mixed_forward for one layer, spelled out: this runs per layer and step
+        w = self.mix_weight
+        if self.merged or self.disabled or w is None:
+            return self.base_layer(x, *args, **kwargs)
+        if w == 1.0:
+            return self.adapter_forward(x, *args, **kwargs)
+        return self.base_layer(x, *args, **kwargs) + self.update_forward(x, *args, **kwargs) * w
 
     # -- merge -------------------------------------------------------------------------------
     def _weighted_delta(self, weight: float) -> torch.Tensor:

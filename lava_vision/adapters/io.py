@@ -23,9 +23,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
+from .base import DEFAULT_NAME
 from .config import AdapterConfig
 from .injector import adapter_layers, injection_state
-from .base import DEFAULT_NAME
 from .named import delete_adapter, inject
 from .state import BASE, named_adapters
 

@@ -76,7 +76,7 @@ class LoRALinear(AdapterLayer):
         if len(self.selected) == 1:
             upd = F.linear(h, self.B)
         else:
-            a, b = self._blocks()
+            _, b = self._blocks()
             h = h.unflatten(-1, (len(self.selected), self.rank))
             upd = torch.einsum("...nr,ncr->...nc", h, b).flatten(-2)
         if self.scale != 1.0:  # alpha = rank (the default) makes s = 1: skip a kernel and its backward

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ..adapters import AdapterFileError, load_adapter, read_adapter_config, set_adapter
-from ..adapters.named import adapter_names, base_state_dict
 from ..adapters.fingerprint import tensors_digest
+from ..adapters.named import adapter_names, base_state_dict
 from ..train.config import RunConfig
 from .index import ZooError, get_entry, verify_files, zoo_root
 from .portable import from_portable
