@@ -188,7 +188,8 @@ def test_saved_modules_follow_the_active_adapter_and_files_round_trip(tmp_path):
 
 def test_bad_names_and_clashes_are_refused_cleanly():
     model = Head().double()
-    inject(model, AdapterConfig(rank=2, targets=["conv"]))
+    inject(model, AdapterConfig(rank=2, targets=["conv"], modules_to_save=["fc"]))
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
     with pytest.raises(Exception, match="already has adapters"):
         inject(model, AdapterConfig(rank=2, targets=["lin"]))
     with pytest.raises(ValueError, match="adapter name"):
@@ -196,6 +197,7 @@ def test_bad_names_and_clashes_are_refused_cleanly():
     before = tree(model)
     with pytest.raises(Exception, match="module 'conv' overlaps 'conv' of adapter 'default'"):
         inject(model, AdapterConfig(rank=2, targets=["lin"], modules_to_save=["conv"]), name="b")
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == flags  # the head still trains
     inject(model, AdapterConfig(rank=2, targets=["lin"]), name="c")
     with pytest.raises(Exception, match="overlaps 'lin'"):
         inject(model, AdapterConfig(rank=2, targets=["conv"], modules_to_save=["lin"]), name="b")

@@ -94,7 +94,7 @@ def inject(model: nn.Module, config: AdapterConfig, name: str | None = None) -> 
     if "full" in [config.method] + [s.config.method for s in reg.states.values()]:
         raise AdapterConfigError("adapter.method='full' trains the whole model: it cannot share a base with "
                                  "other adapters")
-    pointer = model.__dict__[STATE_ATTR]
+    pointer, flags = model.__dict__[STATE_ATTR], {id(p): p.requires_grad for p in model.parameters()}
     old = strip(model)
     del model.__dict__[STATE_ATTR], model.__dict__[NAMED_ATTR]
     try:
@@ -102,11 +102,14 @@ def inject(model: nn.Module, config: AdapterConfig, name: str | None = None) -> 
         new_reg: NamedAdapters = model.__dict__[NAMED_ATTR]
         new = new_reg.states[name]
         _check_beside(new, reg.states)
-    except BaseException:
-        injector.release_frozen_norms(model) if NAMED_ATTR in model.__dict__ else None
+    except BaseException:  # put the model back as it was: tree, records, trainable flags
+        if NAMED_ATTR in model.__dict__:
+            injector.release_frozen_norms(model)
         strip(model)
         install(model, old)
         model.__dict__.update({STATE_ATTR: pointer, NAMED_ATTR: reg})
+        for prm in model.parameters():
+            prm.requires_grad_(flags.get(id(prm), prm.requires_grad))
         raise
     install(model, old + strip(model))
     model.__dict__.update({STATE_ATTR: pointer, NAMED_ATTR: reg})

@@ -135,7 +135,8 @@ def load(name: str | list[str], root: str | os.PathLike | None = None, device: s
     """Build entry ``name``'s base model, verify every file's sha256 and the base weights' digest,
     load the adapter (named after the entry); return a ``ZooModel`` in eval mode on ``device``.
 
-    name: a list of entries loads them all onto one base (the first entry's) and returns a list.
+    name: a list of entries loads them all onto one base (the first entry's) and returns a list
+    (``config`` replaces the first entry's config only).
     base: a model (or a loaded ``ZooModel``) to load this entry onto, beside its adapters, instead of
     building one; its base weights' digest must be the entry's (else ZooError naming both). The
     model keeps its device.
@@ -147,8 +148,8 @@ def load(name: str | list[str], root: str | os.PathLike | None = None, device: s
     if isinstance(name, (list, tuple)):
         if not name or len(set(name)) != len(name):
             raise ZooError(f"zoo.load: expected distinct entry names, got {list(name)}")
-        first = load(name[0], root, device, check_base, config, base)
-        return [first] + [load(n, root, device, check_base, config, first) for n in name[1:]]
+        first = load(name[0], root, device, check_base, config, base)  # config: the first entry's only
+        return [first] + [load(n, root, device, check_base, None, first) for n in name[1:]]
     if base is None:
         return load_dir(root / name, get_entry(name, root), name, device, check_base, config)
     return load_onto(root / name, get_entry(name, root), name, base, check_base, config)
