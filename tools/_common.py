@@ -25,16 +25,20 @@ SET_HELP = ("override recipe fields, type-checked: --set optim.lr=3e-4 adapter.r
             "'optim.module_lr={\"head\": 10}'. Put RECIPE before --set.")
 
 
-def parser(prog: str, description: str, examples: str, zoo: bool = False) -> argparse.ArgumentParser:
-    """RECIPE + ``--set``; with ``zoo``, RECIPE becomes optional and ``--zoo NAME`` takes its place."""
+def parser(prog: str, description: str, examples: str, zoo: bool = False,
+           zoo_many: bool = False) -> argparse.ArgumentParser:
+    """RECIPE + ``--set``; with ``zoo``, RECIPE becomes optional and ``--zoo NAME`` takes its place
+    (repeatable with ``zoo_many``: ``args.zoo`` is then a list)."""
     p = argparse.ArgumentParser(prog=prog, description=description, epilog="examples:\n" + examples,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", metavar="RECIPE", nargs="?" if zoo else None,
                    help="recipe file, e.g. tasks/depth_nyu.py (a Python file that builds a RunConfig named `config`)"
                    + (" - or give --zoo NAME instead" if zoo else ""))
     if zoo:
-        p.add_argument("--zoo", metavar="NAME", help="a published zoo entry (tools/zoo.py list): its stored "
-                       "config and verified adapter replace RECIPE and --adapter; --set still applies")
+        p.add_argument("--zoo", metavar="NAME", action="append" if zoo_many else "store",
+                       help="a published zoo entry (tools/zoo.py list): its stored config and verified adapter "
+                       "replace RECIPE and --adapter; --set still applies"
+                       + ("; repeat it for entries that share one base" if zoo_many else ""))
         add_zoo_root(p)
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=SET_HELP)
     return p

@@ -1,5 +1,9 @@
 """Load a zoo entry: verify its files, rebuild the base from the stored config, check the base
-weights' digest, inject and load the adapter. Any failure raises before a model is returned."""
+weights' digest, inject and load the adapter. Any failure raises before a model is returned.
+
+Several entries trained on the same base weights share one base: ``load([a, b])`` (or
+``load(b, base=loaded_a)``) loads each entry's adapter under its own name onto one model and
+returns one ``ZooModel`` per entry; each predicts with its own adapter (or any ``adapter=`` mix)."""
 from __future__ import annotations
 
 import json
@@ -51,18 +55,28 @@ class ZooModel:
     def classes(self) -> list[str] | None:
         return list(self.task.classes) if hasattr(self.task, "classes") else None
 
-    def predict(self, item: Any, seed: int = 0) -> Any:
+    def predict(self, item: Any, seed: int = 0, adapter: str | dict[str, float] | None = None) -> Any:
+        """The task's result for one image (or prompt). adapter: which of the shared model's adapters
+        predicts, a name or a mix ``{name: weight}`` (``adapters.set_adapter``); default: this entry's.
+        The choice stays active on the model afterwards."""
+        from ..adapters import set_adapter
+        from ..adapters.named import adapter_names
         from ..inference import Predictor  # lazy: inference imports this package's preprocess
 
+        if adapter is not None or self.name in adapter_names(self.model):
+            set_adapter(self.model, adapter if adapter is not None else self.name)
         return Predictor(self.task, self.model, self.config).predict(item, seed)
 
 
 def base_digest(model: nn.Module, skip: set[str] | frozenset[str] = frozenset()) -> str:
     """``weights-sha256:<hex>`` over the base's state dict (names, dtypes, shapes, bytes), without
-    ``skip`` (the modules_to_save tensors the adapter file replaces, e.g. a new random head)."""
+    ``skip`` (the modules_to_save tensors the adapter file replaces, e.g. a new random head); of an
+    adapted model, over the state dict its base had (``adapters.named.base_state_dict``)."""
     from ..adapters.fingerprint import tensors_digest
+    from ..adapters.named import base_state_dict
 
-    return f"weights-sha256:{tensors_digest((k, v) for k, v in sorted(model.state_dict().items()) if k not in skip)}"
+    state = base_state_dict(model)
+    return f"weights-sha256:{tensors_digest((k, v) for k, v in sorted(state.items()) if k not in skip)}"
 
 
 def digest_skip(adapter_doc: dict) -> set[str] | None:
@@ -141,7 +155,7 @@ def load_dir(directory: Path, entry: dict, name: str, device: str | torch.device
                        f"has {digest}, the adapter was trained on {entry.get('base_model_revision')}; refusing to "
                        "load onto different base weights")
     try:
-        load_adapter(model, directory)
+        load_adapter(model, directory, name=name)
     except AdapterFileError as e:
         raise ZooError(f"{where}: {e}") from e
     model.to(device).eval()
@@ -150,11 +164,17 @@ def load_dir(directory: Path, entry: dict, name: str, device: str | torch.device
                     record=record, entry=entry, directory=directory)
 
 
-def load(name: str, root: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-         check_base: bool = True, config: RunConfig | None = None, allow_task_module: bool = False) -> ZooModel:
+def load(name: str | list[str], root: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+         check_base: bool = True, config: RunConfig | None = None, base: nn.Module | ZooModel | None = None,
+         allow_task_module: bool = False) -> ZooModel | list[ZooModel]:
     """Build entry ``name``'s base model, verify every file's sha256 and the base weights' digest,
-    load the adapter; return a ``ZooModel`` in eval mode on ``device``.
+    load the adapter (named after the entry); return a ``ZooModel`` in eval mode on ``device``.
 
+    name: a list of entries loads them all onto one base (the first entry's) and returns a list
+    (``config`` replaces the first entry's config only).
+    base: a model (or a loaded ``ZooModel``) to load this entry onto, beside its adapters, instead of
+    building one; its base weights' digest must be the entry's (else ZooError naming both). The
+    model keeps its device.
     config: build from this config instead of the stored one (``entry_config`` + changes, e.g. another
     data root); the base digest and the adapter fingerprint are checked all the same.
     check_base=False skips only the weights digest (the adapter's layer fingerprint is always checked).
@@ -162,7 +182,50 @@ def load(name: str, root: str | os.PathLike | None = None, device: str | torch.d
     it runs its code); otherwise only the tasks this installation knows load (``check_entry_task``).
     Raises ZooError (missing entry, tampered/truncated file, different base) with nothing loaded."""
     root = zoo_root(root)
-    return load_dir(root / name, get_entry(name, root), name, device, check_base, config, allow_task_module)
+    if isinstance(name, (list, tuple)):
+        if not name or len(set(name)) != len(name):
+            raise ZooError(f"zoo.load: expected distinct entry names, got {list(name)}")
+        first = load(name[0], root, device, check_base, config, base, allow_task_module)  # config: the first entry's only
+        return [first] + [load(n, root, device, check_base, None, first, allow_task_module) for n in name[1:]]
+    if base is None:
+        return load_dir(root / name, get_entry(name, root), name, device, check_base, config, allow_task_module)
+    return load_onto(root / name, get_entry(name, root), name, base, check_base, config, allow_task_module)
+
+
+def load_onto(directory: Path, entry: dict, name: str, base: nn.Module | ZooModel, check_base: bool = True,
+              config: RunConfig | None = None, allow_task_module: bool = False) -> ZooModel:
+    """Load the entry stored in ``directory`` onto ``base`` (a model or ZooModel) beside its adapters."""
+    from ..adapters import AdapterFileError, load_adapter, read_adapter_config
+    from ..adapters.named import adapter_names
+    from ..data.preprocess import task_preprocess
+    from ..tasks import get_task
+
+    where = f"zoo entry {name!r}"
+    verify_files(directory, entry["files"], where)
+    model = base.model if isinstance(base, ZooModel) else base
+    source = (f"the base of zoo entry {base.name!r} ({base.entry.get('base_model_id')})"
+              if isinstance(base, ZooModel) else f"the given {type(model).__name__}")
+    if name in adapter_names(model):
+        raise ZooError(f"{where}: {source} already has an adapter named {name!r}")
+    cfg = config if config is not None else read_config(directory, where, allow_task_module)
+    doc = read_adapter_config(directory)
+    skip = digest_skip(doc)
+    if skip is None:
+        raise ZooError(f"{where}: a method='full' entry replaces every weight; it cannot share a base")
+    if check_base:
+        digest = base_digest(model, skip)
+        if digest != entry["base_model_revision"]:
+            raise ZooError(f"{where} was trained on {entry['base_model_id']} with {entry['base_model_revision']}, "
+                           f"but {source} has {digest}; refusing to load onto different base weights")
+    try:
+        load_adapter(model, directory, name=name)
+    except AdapterFileError as e:
+        raise ZooError(f"{where}: {e}") from e
+    model.eval()
+    task = get_task(cfg.task)(cfg)
+    record = json.loads((directory / METRICS_FILE).read_text())
+    return ZooModel(name=name, model=model, task=task, config=cfg, preprocess=task_preprocess(task),
+                    record=record, entry=entry, directory=directory)
 
 
 def entry_config(name: str, root: str | os.PathLike | None = None, allow_task_module: bool = False) -> RunConfig:
