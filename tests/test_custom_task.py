@@ -1,6 +1,7 @@
-"""A task of one's own, named as task="module:Class": the documented complete example runs as written
-(its files and shell lines, extracted from docs/training.md), and a class that is not a Task is
-refused naming what it lacks."""
+"""A task of one's own, named as task="module:Class": docs/custom-tasks.md's complete example runs
+as written (its files, shell lines and Python lines, extracted from the page; it also predicts through the task's predict_image, checked against a hand computation), and a
+class that is not a Task is refused naming what it lacks."""
+import ast
 import json
 import os
 import re
@@ -17,55 +18,30 @@ from lava_vision.train.task import TaskError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def docs_example() -> tuple[dict[str, str], str]:
-    """``({file name: source}, shell lines)`` of the "Your own model and data" section of docs/training.md."""
-    text = (ROOT / "docs" / "training.md").read_text()
-    section = re.split(r"\n#{2} ", text.split("## Your own model and data", 1)[1], maxsplit=1)[0]
-    files, shell = {}, ""
+def example(page: Path, heading: str) -> tuple[dict[str, str], str, list[str]]:
+    """``({file name: source}, shell lines, other Python snippets)`` of the section ``heading`` of
+    ``page``; a Python block whose first line is ``# NAME.py...`` is the file NAME.py."""
+    text = page.read_text()
+    section = re.split(r"\n#{2,3} ", text.split(heading, 1)[1], maxsplit=1)[0]
+    files, shell, snippets = {}, "", []
     for lang, body in re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S):
-        if lang == "python":
-            files[body.split("\n", 1)[0].split()[1].rstrip(":")] = body
+        name = re.match(r"# (\w+\.py)\b", body)
+        if lang == "python" and name:
+            files[name.group(1)] = body
+        elif lang == "python":
+            snippets.append(body)
         elif lang == "bash":
             shell += body
-    return files, shell
+    return files, shell, snippets
 
 
-def test_documented_custom_task_example_runs_end_to_end(tmp_path):
-    files, shell = docs_example()
-    assert sorted(files) == ["my_recipe.py", "my_task.py"] and "tools/train.py my_recipe.py" in shell
-    for name, body in files.items():
-        (tmp_path / name).write_text(body)
+def run_shell(shell: str, folder: Path) -> None:
     env = {**os.environ, "LAVA": str(ROOT), "HF_HUB_OFFLINE": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("PYTHONPATH", None)  # the example's own PYTHONPATH=. is all it gets
-    done = subprocess.run(["bash", "-e", "-c", shell], cwd=tmp_path, env=env, capture_output=True, text=True,
+    env.pop("PYTHONPATH", None)  # the page's own PYTHONPATH=. is all the example gets
+    done = subprocess.run(["bash", "-e", "-c", shell], cwd=folder, env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    run = tmp_path / "runs" / "my_recipe"
-    assert json.loads((run / "config.json").read_text())["task"] == "my_task:MyTask"
-    assert (run / "best" / "adapter.safetensors").is_file()
-    reported = json.loads((run / "eval_test.json").read_text())["after"]["acc"]
-
-    # the reported test accuracy, recomputed by hand: the adapter loaded onto the user's model
-    sys.path.insert(0, str(tmp_path))
-    try:
-        import my_task
-        from lava_vision.adapters import load_adapter
-
-        from safetensors.torch import load_file
-
-        base = load_file(str(tmp_path / "my_net.safetensors"))  # the user's "pretrained" weights
-        model = my_task.MyNet()
-        model.load_state_dict(base)
-        model = load_adapter(model, run / "best").eval()
-        samples = my_task.make_split("test", 64)
-        with torch.no_grad():
-            logits = model(torch.stack([s["image"] for s in samples]))
-        labels = torch.stack([s["label"] for s in samples])
-        assert reported == pytest.approx((logits.argmax(1) == labels).double().mean().item(), abs=1e-6)
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("my_task", None)
 
 
 class NotQuiteATask:
@@ -98,12 +74,86 @@ def test_task_names_that_cannot_be_used():
     assert get_task("classification").__name__ == "ClassificationTask"
 
 
-def test_task_registry_refuses_a_second_class_for_a_name_and_a_malformed_target():
-    from lava_vision.train.task import TASKS, register_task
+def hand_accuracy(folder: Path, adapter: Path) -> float:
+    """The test accuracy recomputed by hand: the user's weights, load_adapter, the example's own split."""
+    from safetensors.torch import load_file
 
-    register_task("classification", TASKS["classification"])  # the same again: accepted
-    with pytest.raises(TaskError, match="'classification' already names 'lava_vision.tasks.classification"):
-        register_task("classification", f"{__name__}:NotQuiteATask")
-    with pytest.raises(TaskError, match="expected 'package.module:Class'"):
-        register_task("half", "no_colon_here")
-    assert "half" not in TASKS and TASKS["classification"].endswith(":ClassificationTask")
+    from lava_vision.adapters import load_adapter
+
+    sys.path.insert(0, str(folder))
+    try:
+        import my_task
+
+        model = my_task.MyNet()
+        model.load_state_dict(load_file(str(folder / "my_net.safetensors")))
+        model = load_adapter(model, adapter).eval()
+        samples = my_task.make_split("test", 64)
+        with torch.no_grad():
+            logits = model(torch.stack([s["image"] for s in samples]))
+        labels = torch.tensor([int(s["label"]) for s in samples])
+        return (logits.argmax(1) == labels).double().mean().item()
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("my_task", None)
+
+
+def hand_probabilities(folder: Path, adapter: Path, images: list[Path]) -> list[list[float]]:
+    """The adapted model's class probabilities computed by hand: the user's weights, load_adapter, PIL."""
+    import numpy as np
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    from lava_vision.adapters import load_adapter
+
+    sys.path.insert(0, str(folder))
+    try:
+        import my_task
+
+        model = my_task.MyNet()
+        model.load_state_dict(load_file(str(folder / "my_net.safetensors")))
+        load_adapter(model, adapter).eval()
+        x = torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1).float() / 255
+                         for p in images])
+        assert x.shape[-2:] == (16, 16)
+        with torch.no_grad():
+            return model(x).softmax(dim=1).tolist()
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("my_task", None)
+
+
+def test_docs_custom_task_example_trains_evaluates_and_predicts(tmp_path, monkeypatch):
+    """docs/custom-tasks.md: the example with predict_image, run as written (train, eval of the run
+    folder alone, predict from the run and from a published zoo entry, the Python lines)."""
+    files, shell, snippets = example(ROOT / "docs" / "custom-tasks.md", "## A complete example")
+    assert sorted(files) == ["my_recipe.py", "my_task.py"] and "def predict_image" in files["my_task.py"]
+    for name, body in files.items():
+        (tmp_path / name).write_text(body)
+    run_shell(shell, tmp_path)
+    run = tmp_path / "runs" / "my_recipe"
+    assert json.loads((run / "config.json").read_text())["task"] == "my_task:MyTask"
+    reported = json.loads((run / "eval_test.json").read_text())["after"]["acc"]
+    assert reported == pytest.approx(hand_accuracy(tmp_path, run / "best"), abs=1e-6)
+    images = sorted((tmp_path / "my_images").glob("*.png"))
+    want = hand_probabilities(tmp_path, run / "best", images)
+    for out in ("pred", "zoo_pred"):
+        rows = (tmp_path / "out" / out / "predictions.csv").read_text().splitlines()
+        assert rows[0] == "file,class,dark,bright"
+        got = {r.split(",")[0]: [float(v) for v in r.split(",")[2:]] for r in rows[1:]}
+        assert sorted(got) == [p.name for p in images]
+        for p, probs in zip(images, want):
+            assert got[p.name] == pytest.approx(probs, abs=1e-6)
+    # the page's Python lines, in that folder, as a user would run them; each expression's value kept
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace, results = {}, []
+    try:
+        for node in ast.parse(snippets[0]).body:
+            if isinstance(node, ast.Expr):
+                results.append(eval(compile(ast.Expression(node.value), "docs", "eval"), namespace))
+            else:
+                exec(compile(ast.Module([node], type_ignores=[]), "docs", "exec"), namespace)
+    finally:
+        sys.modules.pop("my_task", None)
+    assert list(results[0]) == ["dark", "bright"] and list(results[0].values()) == pytest.approx(want[0], abs=1e-6)
+    assert results[1] == ("bright" if want[0][1] > want[0][0] else "dark")

@@ -6,34 +6,39 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python tools/x.py` from a checkout without an installed package
     sys.path.insert(0, str(ROOT))
 
-import lava_vision.tasks  # noqa: E402,F401  (registers the packaged task names)
-from lava_vision.adapters import AdapterConfigError, AdapterFileError  # noqa: E402
-from lava_vision.train import CheckpointError, NonFiniteLossError, RecipeError, RunConfig  # noqa: E402
-from lava_vision.train import apply_overrides, load_recipe  # noqa: E402
+if TYPE_CHECKING:
+    from lava_vision.train import RunConfig
 
-USER_ERRORS = (FileNotFoundError, FileExistsError, RecipeError, AdapterFileError, AdapterConfigError,
-               CheckpointError, NonFiniteLossError, KeyError, ValueError)
+# Nothing of lava_vision (hence torch) is imported at module level: `--help` and `tools/zoo.py list`
+# answer without torch. The library's user errors (RecipeError, AdapterFileError, AdapterConfigError,
+# ZooError, TaskError: ValueError; CheckpointError: FileNotFoundError) are these builtin classes, and
+# NonFiniteLossError is looked up only if the trainer was imported (see user_error).
+USER_ERRORS = (FileNotFoundError, FileExistsError, KeyError, ValueError)
 
 SET_HELP = ("override recipe fields, type-checked: --set optim.lr=3e-4 adapter.rank=8 "
             "'optim.module_lr={\"head\": 10}'. Put RECIPE before --set.")
 
 
-def parser(prog: str, description: str, examples: str, zoo: bool = False) -> argparse.ArgumentParser:
-    """RECIPE + ``--set``; with ``zoo``, RECIPE becomes optional and ``--zoo NAME`` takes its place."""
+def parser(prog: str, description: str, examples: str, zoo: bool = False,
+           zoo_many: bool = False) -> argparse.ArgumentParser:
+    """RECIPE + ``--set``; with ``zoo``, RECIPE becomes optional and ``--zoo NAME`` takes its place
+    (repeatable with ``zoo_many``: ``args.zoo`` is then a list)."""
     p = argparse.ArgumentParser(prog=prog, description=description, epilog="examples:\n" + examples,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", metavar="RECIPE", nargs="?" if zoo else None,
                    help="recipe file, e.g. tasks/depth_nyu.py (a Python file that builds a RunConfig named `config`)"
                    + (" - or give --zoo NAME instead" if zoo else ""))
     if zoo:
-        p.add_argument("--zoo", metavar="NAME", help="a published zoo entry (tools/zoo.py list): its stored "
-                       "config and verified adapter replace RECIPE and --adapter; --set still applies")
+        p.add_argument("--zoo", metavar="NAME", action="append" if zoo_many else "store",
+                       help="a published zoo entry (tools/zoo.py list): its stored config and verified adapter "
+                       "replace RECIPE and --adapter; --set still applies"
+                       + ("; repeat it for entries that share one base" if zoo_many else ""))
         add_zoo_root(p)
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=SET_HELP)
     return p
@@ -43,8 +48,13 @@ ZOO_ROOT_HELP = ("zoo folder (default: $LAVA_VISION_ZOO, else the checkout's zoo
                  "the installed package)")
 
 
-def add_zoo_root(p: argparse.ArgumentParser) -> None:
+def add_zoo_root(p: argparse.ArgumentParser, task_module: bool = True) -> None:
+    """``--zoo-root`` (and, for tools that load an entry, ``--allow-task-module``)."""
     p.add_argument("--zoo-root", metavar="DIR", default=None, help=ZOO_ROOT_HELP)
+    if task_module:
+        p.add_argument("--allow-task-module", action="store_true", help="load a zoo entry whose task is a "
+                       "'package.module:Class' of its own (importing it runs that module's code; by default only "
+                       "the tasks this installation knows load)")
 
 
 def add_adapter_args(p: argparse.ArgumentParser) -> None:
@@ -76,30 +86,48 @@ def load_trained_source(p: argparse.ArgumentParser, args: argparse.Namespace):
     if args.zoo and args.recipe:
         p.error("--recipe is for adapter folders; a zoo entry carries its own config")
     from lava_vision.analysis.sources import load_for_analysis, load_zoo_entry
+    from lava_vision.train import apply_overrides, load_recipe
 
     cfg = apply_overrides(load_recipe(args.recipe), args.set) if args.recipe else None
-    return load_zoo_entry(args.zoo, args.zoo_root) if args.zoo else load_for_analysis(args.target, cfg)
+    if args.zoo:
+        return load_zoo_entry(args.zoo, args.zoo_root, allow_task_module=args.allow_task_module)
+    return load_for_analysis(args.target, cfg)
 
 
 def load_config(args: argparse.Namespace) -> RunConfig:
-    """The recipe's config (or, with ``--zoo``, the entry's stored one, files verified) plus ``--set``."""
+    """The recipe's config (or, with ``--zoo``, the entry's stored one, files verified; without a recipe,
+    the ``config.json`` of the ``--adapter`` run) plus ``--set``."""
+    import lava_vision.tasks  # noqa: F401  (registers the packaged task names a config.json uses)
+    from lava_vision.train import RecipeError, apply_overrides, load_recipe
+
     if getattr(args, "zoo", None):
         if args.recipe:
             raise RecipeError(f"give RECIPE or --zoo {args.zoo}, not both")
         from lava_vision.zoo.load import entry_config
 
-        return apply_overrides(entry_config(args.zoo, args.zoo_root), args.set)
+        config = entry_config(args.zoo, args.zoo_root, allow_task_module=args.allow_task_module)
+        return apply_overrides(config, args.set)
+    if not args.recipe and getattr(args, "adapter", None):  # the run's own config.json, as load_run reads it
+        from lava_vision.train.run_folder import read_run_config
+
+        return apply_overrides(read_run_config(args.adapter), args.set)
     if not args.recipe:
         raise RecipeError("give a RECIPE file (or --zoo NAME)")
     return apply_overrides(load_recipe(args.recipe), args.set)
+
+
+def user_error(e: BaseException) -> bool:
+    """Whether ``e`` is a user mistake (one line, exit 2) rather than a bug (traceback)."""
+    trainer = sys.modules.get("lava_vision.train.trainer")  # not imported: its error cannot have been raised
+    return isinstance(e, USER_ERRORS) or (trainer is not None and isinstance(e, trainer.NonFiniteLossError))
 
 
 def run_tool(main: Callable[[], None]) -> None:
     """Run ``main``; a user mistake exits with status 2 and one line on stderr, not a traceback."""
     try:
         main()
-    except USER_ERRORS as e:
-        if os.environ.get("LAVA_VISION_DEBUG"):
+    except Exception as e:
+        if not user_error(e) or os.environ.get("LAVA_VISION_DEBUG"):
             raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)

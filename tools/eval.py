@@ -9,7 +9,8 @@ from pathlib import Path
 import _common
 
 EXAMPLES = """\
-  python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --split test   # report: best/ (chosen on val)
+  python tools/eval.py runs/depth_nyu --split test          # the run's own config.json; best/ (chosen on val)
+  python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --split test   # the same from the recipe
   python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --no-adapter   # before | after | delta
   python tools/eval.py tasks/depth_nyu.py --no-adapter --out base_metrics.json
   python tools/eval.py --zoo quickstart                   # recorded | now | delta, for a zoo entry
@@ -37,6 +38,10 @@ def main() -> None:
     p.add_argument("--max-samples", type=int, default=None, help="evaluate the first N samples (default: "
                    "the recipe's eval.max_samples; 0 = all)")
     args = p.parse_args()
+    if args.recipe and Path(args.recipe).is_dir():  # tools/eval.py runs/NAME: the run's config.json and adapter
+        if args.adapter:
+            p.error(f"{args.recipe} is a run folder; give it alone or as --adapter, with or without a RECIPE")
+        args.adapter, args.recipe = args.recipe, None
     if not args.adapter and not args.no_adapter and not args.zoo:
         p.error("give --adapter RUN_OR_DIR, --no-adapter, or both (or --zoo NAME)")
     if args.adapter and args.zoo:

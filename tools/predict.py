@@ -3,16 +3,17 @@
 writing each task's natural output files."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import _common
 
 EXAMPLES = """\
   python tools/predict.py tasks/quickstart.py --adapter runs/quickstart --input my_images/ --out out/pred
-  python tools/predict.py --zoo depth_synthetic --input room.png --out out/depth
+  python tools/predict.py --zoo depth_synthetic --input rendered_room.png --out out/depth  # synthetic rooms only (see its card)
+  python tools/predict.py --zoo cifar_fog --zoo cifar_snow --input photos/ --out out/both
   python tools/predict.py tasks/seg_polyp.py --adapter runs/seg_polyp --input scans/ --out out/masks
-  python tools/predict.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --input prompts.txt \\
-      --seeds 0 1 --out out/icons
+  python tools/predict.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --input prompts.txt --seeds 0 1 --out out/icons
 
 --input: an image file or a folder of images (png, jpg, jpeg, bmp, tif, tiff, webp; not recursive);
 for text-to-image a text file with one prompt per line. Written into --out:
@@ -21,12 +22,17 @@ for text-to-image a text file with one prompt per line. Written into --out:
                   <name>_depth_color.png (turbo, near = blue)
   segmentation    <name>_mask.png (0/255) and <name>_overlay.png, at the input image's size
   text2image      <index>_<prompt>_seed<seed>.png per prompt and seed, listed in prompts.csv
-Images go through the task's evaluation transform; outputs are resized back to each image's size."""
+  your own task   the files of the result type its predict_image returns (one of the above three)
+Images go through the task's evaluation transform; outputs are resized back to each image's size.
+Several --zoo entries that share one base load onto one model (one base in memory plus each adapter)
+and write their outputs side by side, one subfolder of --out per entry (--out/<entry>/...); the
+first entry's stored config (with --set) builds the inputs."""
 
 
 def main() -> None:
     p = _common.parser("tools/predict.py", "Run a trained adapter (or a zoo entry, or the base model) on your "
-                       "own images or prompts and write the task's natural outputs.", EXAMPLES, zoo=True)
+                       "own images or prompts and write the task's natural outputs.", EXAMPLES, zoo=True,
+                       zoo_many=True)
     p.add_argument("--adapter", metavar="RUN_OR_DIR",
                    help="trained adapter: a run folder (uses best/, else last/) or an adapter folder")
     p.add_argument("--no-adapter", action="store_true", help="predict with the base model alone")
@@ -38,20 +44,19 @@ def main() -> None:
                    "(default: 0)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     args = p.parse_args()
-    if sum(map(bool, (args.adapter, args.no_adapter, args.zoo))) != 1:
+    if sum(map(bool, (args.adapter, args.no_adapter, args.zoo))) != 1:  # --zoo: one or more
         p.error("give one of --adapter RUN_OR_DIR, --no-adapter and --zoo NAME")
-    cfg = _common.load_config(args)
+    zoo_names = args.zoo or []
+    cfg = _common.load_config(argparse.Namespace(**{**vars(args), "zoo": zoo_names[0] if zoo_names else None}))
     import torch
     from tqdm.auto import tqdm
 
-    from lava_vision.inference import PREDICTORS, Predictor, load_run
+    from lava_vision.inference import Predictor, load_run
     from lava_vision.train import resolve_precision
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     precision = resolve_precision(cfg.train.precision, device)
     kind = cfg.task
-    if kind not in PREDICTORS:
-        raise ValueError(f"task {kind!r}: tools/predict.py knows the tasks {sorted(PREDICTORS)}")
     # read the inputs before building the model: a wrong --input fails in a second
     if kind == "text2image":
         from lava_vision.inference import read_prompts
@@ -61,18 +66,43 @@ def main() -> None:
         from lava_vision.inference import list_images
 
         items = list_images(args.input)
+    out = Path(args.out)
+    if len(zoo_names) > 1:
+        predict_shared(zoo_names, args, cfg, device, precision, items, out)
+        return
     if args.zoo:
         from lava_vision import zoo
 
-        entry = zoo.load(args.zoo, args.zoo_root, config=cfg, device=device)  # hashes and base weights verified
+        entry = zoo.load(zoo_names[0], args.zoo_root, config=cfg, device=device,  # hashes and base weights verified
+                         allow_task_module=args.allow_task_module)
         predictor = Predictor(entry.task, entry.model, entry.config, precision)
     else:
         predictor = load_run(args.adapter, cfg, device, precision)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(items, desc="predict", unit="prompt" if kind == "text2image" else "image", dynamic_ncols=True)
     written = write_all(predictor, bar, out)
     print(f"wrote {written} files for {len(items)} inputs into {out}")
+
+
+def predict_shared(names: list[str], args, cfg, device, precision: str, items: list, out: Path) -> None:
+    """Entries sharing one base: one model, each entry's adapter in turn, outputs in out/<entry>/."""
+    from lava_vision import zoo
+    from lava_vision.adapters import adapter_memory, set_adapter
+    from lava_vision.inference import Predictor
+
+    trust = args.allow_task_module
+    first = zoo.load(names[0], args.zoo_root, config=cfg, device=device, allow_task_module=trust)
+    entries = [first] + [zoo.load(n, args.zoo_root, base=first, allow_task_module=trust)  # each verified
+                         for n in names[1:]]
+    memory = adapter_memory(first.model)
+    adapters = ", ".join(f"{n} {memory[n] / 2**20:.2f} MiB" for n in names)
+    print(f"memory: one base {memory['base'] / 2**20:.1f} MiB + adapters {adapters}")
+    for entry in entries:
+        set_adapter(entry.model, entry.name)
+        predictor = Predictor(entry.task, entry.model, entry.config, precision)
+        (out / entry.name).mkdir(parents=True, exist_ok=True)
+        written = write_all(predictor, items, out / entry.name)
+        print(f"{entry.name}: wrote {written} files for {len(items)} inputs into {out / entry.name}")
 
 
 def write_all(predictor, items, out: Path) -> int:
@@ -90,22 +120,26 @@ def write_all(predictor, items, out: Path) -> int:
         finally:
             listing.close()
         return n + 1
-    is_classification = predictor.kind == "classification"
-    table = inf.classification_csv(out / "predictions.csv", predictor.classes) if is_classification else None
+    table = None  # predictions.csv, opened at the first class-probability result
     try:
         for path in items:
             rgb = inf.read_rgb(path)
             result = predictor.predict(rgb)
-            if table is not None:
+            if isinstance(result, inf.ClassProbabilities):
+                if table is None:
+                    table = inf.classification_csv(out / "predictions.csv", result.classes)
+                    n += 1
                 table.write(inf.classification_row(path.name, result))
-            elif predictor.kind == "depth":
+            elif isinstance(result, inf.DepthMap):
                 n += len(inf.write_depth(result, out, path.stem))
-            else:
+            elif isinstance(result, inf.BinaryMask):
                 n += len(inf.write_mask(result, rgb, out, path.stem))
+            else:  # a task of one's own: its predict_image picks the result type (docs/custom-tasks.md)
+                raise ValueError(f"{path}: the task's prediction is a {type(result).__name__}; tools/predict.py "
+                                 "writes ClassProbabilities, DepthMap and BinaryMask results (lava_vision.inference)")
     finally:
         if table is not None:
             table.close()
-            n += 1
     return n
 
 

@@ -31,7 +31,7 @@ def main() -> None:
     p.add_argument("--split", help="report this split's evaluation, written by tools/eval.py --split SPLIT (e.g. "
                    "test for a best/ chosen on val); default: the run's own evaluation")
     p.add_argument("--license", default="apache-2.0", help="license of the adapter (default apache-2.0)")
-    _common.add_zoo_root(p)
+    _common.add_zoo_root(p, task_module=False)
     args = p.parse_args()
     if not args.recipe and not args.train_command:
         p.error("give --recipe RECIPE (the command is derived and checked) or --train-command")

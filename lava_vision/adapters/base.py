@@ -12,13 +12,21 @@ import math
 import torch
 from torch import nn
 
+DEFAULT_NAME = "default"  # the name of an adapter injected or loaded without one
 
 class AdapterLayer(nn.Module, abc.ABC):
     """Wraps ``base_layer`` (frozen) and adds a low-rank update.
 
     Subclasses define ``factor_names`` (parameter name -> factor kind: U, V, K, A or B),
-    ``delta_weight()`` and ``adapter_forward(x, *args)``; ``regularized_factors()`` returns the
-    factors the orthogonal penalty acts on as a ``n_batch x rows x R`` tensor.
+    ``delta_weight()``, ``update_forward(x, *args)`` (the update's output alone, dW applied to x
+    without the bias) and may override ``adapter_forward`` (base + update) with a fused path;
+    ``regularized_factors()`` returns the factors the orthogonal penalty acts on as a
+    ``n_batch x rows x R`` tensor.
+
+    Named adapters (``adapters.named``): ``adapter_name`` names the adapter this layer belongs to;
+    ``mix_weight`` is its weight in the active mix, or None while the adapter is inactive (the
+    layer then passes the base output through). A single adapter has weight 1.0: forward is
+    ``adapter_forward`` exactly as without names.
     """
 
     factor_names: dict[str, str]
@@ -34,6 +42,9 @@ class AdapterLayer(nn.Module, abc.ABC):
         self.method = method
         self.merged = False
         self.disabled = False
+        self.adapter_name = DEFAULT_NAME
+        self.mix_weight: float | None = 1.0
+        self.merged_weight = 1.0  # the mix weight folded in by merge(), taken out again by unmerge()
         for p in base_layer.parameters():
             p.requires_grad_(False)
 
@@ -43,8 +54,12 @@ class AdapterLayer(nn.Module, abc.ABC):
         """The update in the base weight's layout."""
 
     @abc.abstractmethod
+    def update_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        """The update's contribution alone: the layer applied to x with weight dW and no bias."""
+
     def adapter_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         """Output of the adapted layer (base + update) for an unmerged, enabled adapter."""
+        return self.base_layer(x, *args, **kwargs) + self.update_forward(x, *args, **kwargs)
 
     def penalty_factors(self, kinds: list[str]) -> list[tuple[torch.Tensor, bool, int]]:
         """The parameters of the given factor kinds as stored: ``(tensor, rank_in_rows, n_blocks)``.
@@ -65,29 +80,57 @@ class AdapterLayer(nn.Module, abc.ABC):
         return sum(getattr(self, n).numel() for n in self.factor_names)
 
     # -- forward -----------------------------------------------------------------------------
+    @property
+    def contributes(self) -> bool:
+        """Whether forward adds this layer's update (active, enabled and not folded into the base)."""
+        return self.mix_weight is not None and not self.merged and not self.disabled
+
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        if self.merged or self.disabled:
+        # mixed_forward for one layer, spelled out: this runs per layer and step
+        w = self.mix_weight
+        if self.merged or self.disabled or w is None:
             return self.base_layer(x, *args, **kwargs)
-        return self.adapter_forward(x, *args, **kwargs)
+        if w == 1.0:
+            return self.adapter_forward(x, *args, **kwargs)
+        return self.base_layer(x, *args, **kwargs) + self.update_forward(x, *args, **kwargs) * w
 
     # -- merge -------------------------------------------------------------------------------
+    def _weighted_delta(self, weight: float) -> torch.Tensor:
+        d = self.delta_weight()
+        return d if weight == 1.0 else d * weight  # weight 1 keeps a single adapter's merge bit-exact
+
     @torch.no_grad()
     def merge(self) -> None:
-        """Fold the update into ``base_layer.weight`` (in place)."""
-        if not self.merged:
+        """Fold ``mix_weight * dW`` into ``base_layer.weight`` (in place); an inactive layer stays as is."""
+        if not self.merged and self.mix_weight is not None:
             w = self.base_layer.weight
-            w.add_(self.delta_weight().to(w.dtype))
-            self.merged = True
+            w.add_(self._weighted_delta(self.mix_weight).to(w.dtype))
+            self.merged, self.merged_weight = True, self.mix_weight
 
     @torch.no_grad()
     def unmerge(self) -> None:
         if self.merged:
             w = self.base_layer.weight
-            w.sub_(self.delta_weight().to(w.dtype))
+            w.sub_(self._weighted_delta(self.merged_weight).to(w.dtype))
             self.merged = False
 
     def extra_repr(self) -> str:
         return f"method={self.method}, rank={self.rank}, scale={self.scale:g}, lam={self.lam:g}"
+
+
+def mixed_forward(base: nn.Module, layers, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    """``base(x) + sum_i w_i * update_i(x)`` over the ``layers`` that contribute; one layer of
+    weight 1 takes its own ``adapter_forward`` (a fused path, exactly the single-adapter forward)."""
+    live = [layer for layer in layers if layer.contributes]
+    if not live:
+        return base(x, *args, **kwargs)
+    if len(live) == 1 and live[0].mix_weight == 1.0:
+        return live[0].adapter_forward(x, *args, **kwargs)
+    y = base(x, *args, **kwargs)
+    for layer in live:
+        u = layer.update_forward(x, *args, **kwargs)
+        y = y + (u if layer.mix_weight == 1.0 else u * layer.mix_weight)
+    return y
 
 
 def orthonormal_(t: torch.Tensor) -> torch.Tensor:

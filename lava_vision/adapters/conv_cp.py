@@ -169,18 +169,28 @@ class CPConv(AdapterLayer):
         return _CONV[self.ndim](x, weight, bias, b.stride, b.padding, b.dilation, groups)
 
     def adapter_forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        if self.path == "kernel":
-            return self._forward_kernel(x, output_size)
-        if self.path == "two_conv" or self.pointwise:
-            return self._forward_two_conv(x, output_size)
-        return self._forward_factored(x, output_size)
+        if self.path == "kernel":  # one conv with W + dW
+            return self._apply_weight(x, self.base_layer.weight + self.delta_weight(), self.base_layer.bias,
+                                      output_size)
+        return self._base(x, output_size) + self.update_forward(x, output_size)
 
-    def _forward_kernel(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+    def update_forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        if self.path == "kernel":
+            return self._apply_weight(x, self.delta_weight(), None, output_size)
+        if self.path == "two_conv" or self.pointwise:
+            return self._update_two_conv(x, output_size)
+        return self._update_factored(x, output_size)
+
+    def _base(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        return self.base_layer(x, output_size) if self.transposed else self.base_layer(x)
+
+    def _apply_weight(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                      output_size=None) -> torch.Tensor:
+        """The base layer's conv with another weight (and bias)."""
         b = self.base_layer
-        weight = b.weight + self.delta_weight()
         if not self.transposed:
-            return self._conv(x, weight, b.bias, b.groups)
-        return _CONV_T[self.ndim](x, weight, b.bias, b.stride, b.padding,
+            return self._conv(x, weight, bias, b.groups)
+        return _CONV_T[self.ndim](x, weight, bias, b.stride, b.padding,
                                   self._output_padding(x, output_size), b.groups, b.dilation)
 
     def _spatial_kernel(self) -> torch.Tensor:
@@ -197,8 +207,8 @@ class CPConv(AdapterLayer):
                 out = out * term
         return out
 
-    def _forward_two_conv(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        """base(x) + U((V o K)(x)): one rank-R conv with the kernel V o K_1 o ... o K_d carrying the
+    def _update_two_conv(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        """U((V o K)(x)): one rank-R conv with the kernel V o K_1 o ... o K_d carrying the
         base geometry, then 1x1 U (on a 1x1 kernel, V o K is V times a per-rank scalar).
         Transposed: 1x1 V, then the transposed conv with U o K."""
         b, d, r, g = self.base_layer, self.ndim, self.rank, self.base_layer.groups
@@ -209,18 +219,17 @@ class CPConv(AdapterLayer):
             if g > 1:
                 a = a.repeat(g, *(1,) * (d + 1))
             z = self._conv(x, a, None, g)
-            return b(x) + _CONV[d](z, self.U.reshape(-1, r, *ones), groups=g)
+            return _CONV[d](z, self.U.reshape(-1, r, *ones), groups=g)
         c_in_g = self.V.shape[0] // g
         v = self.V.reshape(g, c_in_g, r).transpose(1, 2).reshape(g * r, c_in_g, *ones)
         z = _CONV[d](x, v, groups=g)
         kt = self.U.t().reshape(r, -1, *ones) * spatial  # R x c_out/g x k...
         if g > 1:
             kt = kt.repeat(g, *(1,) * (d + 1))
-        return b(x, output_size) + _CONV_T[d](z, kt, None, b.stride, b.padding,
-                                              self._output_padding(x, output_size), g, b.dilation)
+        return _CONV_T[d](z, kt, None, b.stride, b.padding, self._output_padding(x, output_size), g, b.dilation)
 
-    def _forward_factored(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        """base(x) + U(K(V(x))): 1x1 conv (V), per-rank depthwise conv with K_1 o ... o K_d
+    def _update_factored(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        """U(K(V(x))): 1x1 conv (V), per-rank depthwise conv with K_1 o ... o K_d
         carrying the base geometry, 1x1 conv (U); channel mixing commutes with the padding."""
         b, d, r, g = self.base_layer, self.ndim, self.rank, self.base_layer.groups
         ones = (1,) * d
@@ -228,20 +237,18 @@ class CPConv(AdapterLayer):
         if g > 1:
             spatial = spatial.repeat(g, *(1,) * (d + 1))  # gR x 1 x k...
         if not self.transposed:
-            y = b(x)
             v = self.V.t() if g == 1 else self.V.t().repeat(g, 1)  # gR x c_in/g
             z = _CONV[d](x, v.reshape(g * r, -1, *ones), groups=g)
             z = self._conv(z, spatial, None, g * r)
             u = self.U
         else:
-            y = b(x, output_size)
             c_in_g = self.V.shape[0] // g
             v = self.V.reshape(g, c_in_g, r).transpose(1, 2).reshape(g * r, c_in_g, *ones)
             z = _CONV[d](x, v, groups=g)
             z = _CONV_T[d](z, spatial, None, b.stride, b.padding, self._output_padding(x, output_size), g * r,
                            b.dilation)
             u = self.U if g == 1 else self.U.repeat(g, 1)
-        return y + _CONV[d](z, u.reshape(-1, r, *ones), groups=g)
+        return _CONV[d](z, u.reshape(-1, r, *ones), groups=g)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", path={self.path}"

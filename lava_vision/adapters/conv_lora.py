@@ -53,20 +53,29 @@ class FlatLoRAConv(AdapterLayer):
     def penalty_factors(self, kinds: list[str]) -> list[tuple[torch.Tensor, bool, int]]:
         return [(getattr(self, k), k == "A", 1) for k in ("A", "B") if k in kinds]
 
+    def _apply_weight(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                      output_size=None) -> torch.Tensor:
+        """The base layer's conv with another weight (and bias)."""
+        b = self.base_layer
+        if not self.transposed:
+            return b._conv_forward(x, weight, bias)
+        pad = b._output_padding(x, output_size, b.stride, b.padding, b.kernel_size, self.ndim, b.dilation)
+        return _CONV_T[self.ndim](x, weight, bias, b.stride, b.padding, pad, b.groups, b.dilation)
+
     def adapter_forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         b = self.base_layer
         if self.path == "kernel":
-            weight = b.weight + self.delta_weight()
-            if not self.transposed:
-                return b._conv_forward(x, weight, b.bias)
-            pad = b._output_padding(x, output_size, b.stride, b.padding, b.kernel_size, self.ndim,
-                                    b.dilation)
-            return _CONV_T[self.ndim](x, weight, b.bias, b.stride, b.padding, pad, b.groups,
-                                      b.dilation)
+            return self._apply_weight(x, b.weight + self.delta_weight(), b.bias, output_size)
+        return b(x) + self.update_forward(x)
+
+    def update_forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        b = self.base_layer
+        if self.path == "kernel":
+            return self._apply_weight(x, self.delta_weight(), None, output_size)
         a = self.A.reshape(self.rank, *b.weight.shape[1:])
         xin, padding = x, b.padding
         if b.padding_mode != "zeros":
             xin, padding = F.pad(x, b._reversed_padding_repeated_twice, mode=b.padding_mode), 0
         z = _CONV[self.ndim](xin, a, None, b.stride, padding, b.dilation)
         u = (self.B * self.scale).reshape(*self.B.shape, *(1,) * self.ndim)
-        return b(x) + _CONV[self.ndim](z, u)
+        return _CONV[self.ndim](z, u)

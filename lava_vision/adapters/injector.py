@@ -11,44 +11,33 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from torch import nn
 
-from .base import AdapterLayer
+from .adapter_set import MERGED_ATTR, adapter_slots, members, swap_modules
+from .base import DEFAULT_NAME, AdapterLayer
 from .config import AdapterConfig, AdapterConfigError, parse_fused
 from .conv_cp import conv_modes
 from .fingerprint import fingerprint
 from .norms import frozen_norms, keep_eval
 from .plan_table import Plan, PlanRow
 from .registry import CONV_TYPES, LayerSettings, find_builder, supported_types
+from .state import BASE, NAMED_ATTR, STATE_ATTR, InjectionState, NamedAdapters, injection_state, named_adapters
 from .targets import PRESETS, closest_names, matches, matching
 
-STATE_ATTR = "_lava_state"
+__all__ = ["MERGED_ATTR", "STATE_ATTR", "InjectionState", "adapter_layers", "injection_state", "swap_modules"]
 
 
-@dataclass
-class InjectionState:
-    config: AdapterConfig
-    plan: Plan
-    fingerprint: dict
-    layers: list | None = None  # the adapter modules, in model order (for per-step loops)
-    frozen_norms: list = field(default_factory=list)  # (norm layer, its keep-eval hook handle)
-
-
-# Key, in a base layer's __dict__ (not a registered submodule), of the merged adapter that
-# ``merge`` swapped the base layer in for; ``unmerge`` swaps the adapter back.
-MERGED_ATTR = "_lava_merged_adapter"
-
-
-def adapter_layers(model: nn.Module) -> Iterator[tuple[str, AdapterLayer]]:
-    """(name, adapter) in model order, including merged adapters swapped out by ``merge``."""
-    for name, module in model.named_modules():
-        if isinstance(module, AdapterLayer):
-            yield name, module
-        elif MERGED_ATTR in module.__dict__:
-            yield name, module.__dict__[MERGED_ATTR]
+def adapter_layers(model: nn.Module, names: str | Iterable[str] | None = None) -> Iterator[tuple[str, AdapterLayer]]:
+    """(layer name, adapter layer) in model order, merged ones included: of the active adapter(s)
+    by default (every layer of a single-adapter model), else of the adapters ``names``. Layers
+    of a mix share names (one per adapter at a layer both adapt)."""
+    wanted = {names} if isinstance(names, str) else set(names) if names is not None else None
+    for name, slot in adapter_slots(model):
+        for layer in members(slot):
+            if layer.mix_weight is not None if wanted is None else layer.adapter_name in wanted:
+                yield name, layer
 
 
 def _expanded_patterns(cfg: AdapterConfig) -> tuple[list[str], list[str], list[str], dict[str, str], dict]:
@@ -106,8 +95,9 @@ def _max_rank(name: str, layer: nn.Module, s: LayerSettings, cfg: AdapterConfig)
 def plan(model: nn.Module, config: AdapterConfig) -> Plan:
     """Resolve every pattern against ``model`` without changing it; raise on anything that cannot work."""
     cfg = config.validate()
-    if any(True for _ in adapter_layers(model)):
-        raise AdapterConfigError("model already has adapters; call unload() first")
+    if any(True for _ in adapter_slots(model)):
+        raise AdapterConfigError("model already has adapters; call unload() first, or add this one "
+                                 "beside them under a name (inject(model, config, name=...))")
     named = [(n, m) for n, m in model.named_modules() if n]
     names = [n for n, _ in named]
     # a module reachable under several names (weight tying) is adapted once, under its first
@@ -239,18 +229,9 @@ def _refuse_shared_weights(model: nn.Module, selected: list[str]) -> None:
                                          "(adapter.excludes) or untie the weights")
 
 
-def swap_modules(model: nn.Module, swaps: list[tuple[nn.Module, nn.Module]]) -> None:
-    """For each ``(old, new)``, put ``new`` at every name under which ``old`` is reachable (a tied
-    module has several); one walk over the model for all of them."""
-    new_of = {id(old): new for old, new in swaps}
-    for name, module in list(model.named_modules(remove_duplicate=False)):
-        if name and id(module) in new_of:
-            parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name) if parent_name else model, child, new_of[id(module)])
-
-
-def inject(model: nn.Module, config: AdapterConfig) -> Plan:
-    """Adapt ``model`` in place as ``plan`` describes; return the plan."""
+def inject(model: nn.Module, config: AdapterConfig, name: str = DEFAULT_NAME) -> Plan:
+    """Adapt ``model`` (which has no adapters) in place as ``plan`` describes, as adapter ``name``;
+    return the plan. ``adapters.named.inject`` adds an adapter beside others."""
     p = plan(model, config)
     fp = fingerprint(model, p)
     swaps = []
@@ -258,6 +239,8 @@ def inject(model: nn.Module, config: AdapterConfig) -> Plan:
         layer = model.get_submodule(row.name)
         s = LayerSettings(row.rank, row.alpha, row.lam, row.fused)
         swaps.append((layer, find_builder(config.method, layer)(layer, s, config)))
+    for _, layer in swaps:
+        layer.adapter_name = name
     swap_modules(model, swaps)
     for prm in model.parameters():
         prm.requires_grad_(config.method == "full")
@@ -273,69 +256,74 @@ def inject(model: nn.Module, config: AdapterConfig) -> Plan:
     norms = [] if config.method == "full" else frozen_norms(model, p.saved_modules)
     for norm in norms:
         norm.train(False)
-    setattr(model, STATE_ATTR, InjectionState(config, p, fp, [m for _, m in adapter_layers(model)],
-                                              [(m, m.register_forward_pre_hook(keep_eval)) for m in norms]))
+    state = InjectionState(config, p, fp, [m for _, m in adapter_layers(model)],
+                           [(m, m.register_forward_pre_hook(keep_eval)) for m in norms], name=name)
+    saved = {s: {k: v.detach().clone() for k, v in model.get_submodule(s).state_dict().items()}
+             for s in p.saved_modules}  # the base values, to give back when another adapter is active
+    setattr(model, STATE_ATTR, state)
+    setattr(model, NAMED_ATTR, NamedAdapters({name: state}, {s: name for s in saved},
+                                             {(BASE, s): v for s, v in saved.items()}))
     return p
 
 
-def release_frozen_norms(model: nn.Module) -> None:
-    """Remove the keep-eval hooks ``inject`` put on frozen norm layers (when adapters are removed);
-    the layers follow the model's mode again."""
-    state = getattr(model, STATE_ATTR, None)
-    for norm, handle in (state.frozen_norms if state is not None else ()):
-        handle.remove()
-        norm.train(model.training)
-
-
-def injection_state(model: nn.Module) -> InjectionState:
-    state = getattr(model, STATE_ATTR, None)
-    if state is None:
-        raise ValueError(f"{type(model).__name__} has no adapters: call inject() or load_adapter() first")
-    return state
+def release_frozen_norms(model: nn.Module, state: InjectionState | None = None) -> None:
+    """Remove the keep-eval hooks ``inject`` put on frozen norm layers (when adapters are removed;
+    ``state``'s only, else every adapter's); the layers follow the model's mode again."""
+    reg = named_adapters(model)
+    states = [state] if state is not None else list(reg.states.values()) if reg is not None else []
+    for s in states:
+        for norm, handle in s.frozen_norms:
+            handle.remove()
+            norm.train(model.training)
 
 
 def merge(model: nn.Module) -> None:
-    """Fold every update into its base weight and put the base layer back in the adapter's place
-    (at every name a tied layer has), so forward runs the base model's own modules (no wrapper
-    call per layer); ``unmerge`` restores the adapters. While merged, the adapter factors are not
-    in ``model.parameters()`` or ``model.state_dict()`` (``adapter_layers`` and ``save_adapter``
-    still find them)."""
+    """Fold every active update (times its mix weight) into its base weight and put the base
+    layer back in the adapter's place (at every name a tied layer has), so forward runs the base
+    model's own modules (no wrapper call per layer); ``unmerge`` restores the adapters. While
+    merged, the adapter factors are not in ``model.parameters()`` or ``model.state_dict()``
+    (``adapter_layers`` and ``save_adapter`` still find them)."""
     swaps = []
-    for _, layer in list(adapter_layers(model)):
-        layer.merge()
-        if MERGED_ATTR not in layer.base_layer.__dict__:
-            layer.base_layer.__dict__[MERGED_ATTR] = layer
-            swaps.append((layer, layer.base_layer))
+    for _, slot in list(adapter_slots(model)):
+        for layer in members(slot):
+            layer.merge()
+        if MERGED_ATTR not in slot.base_layer.__dict__ and any(m.merged for m in members(slot)):
+            slot.base_layer.__dict__[MERGED_ATTR] = slot
+            swaps.append((slot, slot.base_layer))
     swap_modules(model, swaps)
 
 
 def unmerge(model: nn.Module) -> None:
-    """Subtract every update from its base weight and put the adapters back in place."""
+    """Subtract every merged update from its base weight and put the adapters back in place."""
     swaps = []
-    for _, layer in list(adapter_layers(model)):
-        layer.unmerge()
-        if layer.base_layer.__dict__.pop(MERGED_ATTR, None) is not None:
-            swaps.append((layer.base_layer, layer))
+    for _, slot in list(adapter_slots(model)):
+        for layer in members(slot):
+            layer.unmerge()
+        if slot.base_layer.__dict__.pop(MERGED_ATTR, None) is not None:
+            swaps.append((slot.base_layer, slot))
     swap_modules(model, swaps)
 
 
 def unload(model: nn.Module) -> nn.Module:
-    """Merge and replace every adapter by its base layer: a plain model, no adapter modules left."""
-    layers = [layer for _, layer in adapter_layers(model)]
-    for layer in layers:
-        layer.merge()
-        layer.base_layer.__dict__.pop(MERGED_ATTR, None)
-    swap_modules(model, [(layer, layer.base_layer) for layer in layers])
+    """Merge the active adapter(s), drop the others and replace every adapter by its base layer:
+    a plain model, no adapter modules left."""
+    slots = [slot for _, slot in adapter_slots(model)]
+    for slot in slots:
+        for layer in members(slot):
+            layer.merge()
+        slot.base_layer.__dict__.pop(MERGED_ATTR, None)
+    swap_modules(model, [(slot, slot.base_layer) for slot in slots])
     if hasattr(model, STATE_ATTR):
         release_frozen_norms(model)
         delattr(model, STATE_ATTR)
+        delattr(model, NAMED_ATTR)
     return model
 
 
 @contextlib.contextmanager
 def disable_adapters(model: nn.Module) -> Iterator[nn.Module]:
     """Run the base model: adapters are bypassed (merged ones unmerged) and restored on exit."""
-    layers = [layer for _, layer in adapter_layers(model)]
+    layers = [layer for _, slot in adapter_slots(model) for layer in members(slot)]
     was_merged = [layer.merged for layer in layers]
     try:
         for layer in layers:
@@ -353,8 +341,9 @@ def train_mode(model: nn.Module, mode: bool = True) -> nn.Module:
     """``model.train(mode)``. An adapted model keeps its frozen norm layers (see ``frozen_norms``)
     in eval mode by itself at every forward; this also sets their ``training`` flags at once."""
     model.train(mode)
-    state = getattr(model, STATE_ATTR, None)
-    for norm, _ in (state.frozen_norms if state is not None else ()):
-        norm.train(False)
+    reg = named_adapters(model)
+    for state in (reg.states.values() if reg is not None else ()):
+        for norm, _ in state.frozen_norms:
+            norm.train(False)
     return model
 

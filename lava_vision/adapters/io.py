@@ -23,31 +23,32 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
-from .config import AdapterConfig
-from .fingerprint import fingerprint
-from .injector import (STATE_ATTR, adapter_layers, inject, injection_state, plan, release_frozen_norms,
-                       swap_modules)
+from .base import DEFAULT_NAME
+from .config import AdapterConfig, AdapterConfigError
+from .config_file import FORMAT, AdapterFileError, check_adapter_doc
+from .injector import adapter_layers, injection_state
+from .named import delete_adapter, inject
+from .state import BASE, named_adapters
 
 WEIGHTS_NAME = "adapter.safetensors"
 CONFIG_NAME = "adapter_config.json"
-FORMAT = "lava-vision-adapter"
 
 
-class AdapterFileError(ValueError):
-    """An adapter folder that cannot be loaded onto this model; the message names the culprit."""
-
-
-def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The tensors an adapter file holds: adapter factors and modules_to_save (all for ``full``)."""
-    state = injection_state(model)
+def adapter_state_dict(model: nn.Module, name: str | None = None) -> dict[str, torch.Tensor]:
+    """The tensors an adapter file holds: adapter factors and modules_to_save (all for ``full``),
+    of adapter ``name`` (``injection_state``'s choice without one), the model's own tensors (a
+    saved module's values kept aside while another adapter's are live)."""
+    state = injection_state(model, name)
     if state.config.method == "full":
         return {k: v for k, v in model.state_dict().items()}
     out = {}
-    for lname, layer in adapter_layers(model):
+    for lname, layer in adapter_layers(model, state.name):
         for pname in layer.factor_names:
             out[f"{lname}.{pname}" if lname else pname] = getattr(layer, pname)
+    reg = named_adapters(model)
     for s in state.plan.saved_modules:
-        for k, v in model.get_submodule(s).state_dict().items():
+        live = reg.live.get(s, BASE) == state.name
+        for k, v in (model.get_submodule(s).state_dict() if live else reg.stored[(state.name, s)]).items():
             out[f"{s}.{k}"] = v
     return out
 
@@ -68,14 +69,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def save_adapter(model: nn.Module, directory: str | os.PathLike, metadata: dict | None = None) -> Path:
-    """Write ``adapter.safetensors`` and ``adapter_config.json`` into ``directory``; return it."""
+def save_adapter(model: nn.Module, directory: str | os.PathLike, metadata: dict | None = None,
+                 name: str | None = None) -> Path:
+    """Write ``adapter.safetensors`` and ``adapter_config.json`` of adapter ``name`` (the only or
+    only active one when omitted) into ``directory``; return it. The file holds no name: any
+    adapter loads under any name."""
     from .. import __version__
 
-    state = injection_state(model)
+    state = injection_state(model, name)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in adapter_state_dict(model).items()}
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in adapter_state_dict(model, state.name).items()}
     atomic_write_bytes(directory / WEIGHTS_NAME, save(tensors, metadata={"format": FORMAT}))
     doc = {"format": FORMAT, "format_version": 1, "library_version": __version__,
            "adapter_config": state.config.to_dict(), "fingerprint": state.fingerprint,
@@ -94,9 +98,7 @@ def read_adapter_config(directory: str | os.PathLike) -> dict:
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise AdapterFileError(f"{path}: not valid JSON ({e})") from e
-    if doc.get("format") != FORMAT or "adapter_config" not in doc or "fingerprint" not in doc:
-        raise AdapterFileError(f"{path}: not a {FORMAT} config (missing format/adapter_config/fingerprint)")
-    return doc
+    return check_adapter_doc(doc, path)  # types and ranges of every key, before anything uses them
 
 
 def compare_fingerprints(expected: dict, actual: dict, where: str) -> None:
@@ -153,63 +155,94 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise AdapterFileError(f"{path}: unreadable or truncated safetensors file ({e})") from e
 
 
-def load_adapter(model: nn.Module, directory: str | os.PathLike, strict_base: bool = False) -> nn.Module:
+def load_adapter(model: nn.Module, directory: str | os.PathLike, strict_base: bool = False,
+                 name: str | None = None) -> nn.Module:
     """Inject the adapter described in ``directory`` into ``model`` and load its weights.
 
-    If ``model`` already carries adapters their config must equal the file's; merged ones are
-    unmerged, loaded and merged again (so a later ``unmerge`` returns the base). Raises
+    name: a new name adds the adapter beside the model's others (``named.inject``: inactive until
+    ``set_adapter``); the name of an adapter present (or none, on a model that has adapters: the
+    only or only active one) loads the file into it: its config must equal the file's; merged
+    layers are unmerged, loaded and merged again (so a later ``unmerge`` returns the base). Raises
     AdapterFileError (naming file, layer or tensor) and leaves ``model`` unchanged on any mismatch.
     strict_base: refuse (instead of warn) when the base weights' digest differs from the file's.
     """
     directory = Path(directory)
-    doc = read_adapter_config(directory)
-    try:
-        cfg = AdapterConfig.from_dict(doc["adapter_config"])
-    except (TypeError, ValueError) as e:
-        raise AdapterFileError(f"{directory / CONFIG_NAME}: bad adapter_config ({e})") from e
-    tensors = _read_tensors(directory / WEIGHTS_NAME)
-    for k, v in tensors.items():
-        if v.is_floating_point() and not torch.isfinite(v).all():
-            raise AdapterFileError(f"{directory / WEIGHTS_NAME}: tensor {k!r} has non-finite values")
-
-    state = getattr(model, STATE_ATTR, None)
-    injected_here = state is None
+    doc, cfg, tensors = read_adapter(directory)
+    reg = named_adapters(model)
+    injected_here = reg is None or (name is not None and name not in reg.states)
     if injected_here:
         recorded = doc["fingerprint"].get("model_class")
         if recorded != type(model).__name__:  # before plan(), whose pattern errors would hide the cause
             raise AdapterFileError(f"{directory / CONFIG_NAME}: adapter was trained on a {recorded} (task "
                                    f"{(doc.get('metadata') or {}).get('task', '?')!r}), this model is a "
                                    f"{type(model).__name__}")
-        p = plan(model, cfg)
-        compare_fingerprints(doc["fingerprint"], fingerprint(model, p, digest=False), str(directory / CONFIG_NAME))
         flags = {n: prm.requires_grad for n, prm in model.named_parameters()}
-        inject(model, cfg)
+        try:
+            inject(model, cfg, name)  # plans first: a refused plan leaves the model as it was
+        except AdapterConfigError as e:  # the file's patterns or ranks do not fit this model
+            raise AdapterFileError(f"{directory / CONFIG_NAME}: {e}") from e
+        state = injection_state(model, name or DEFAULT_NAME)
+        try:
+            compare_fingerprints(doc["fingerprint"], state.fingerprint, str(directory / CONFIG_NAME))
+        except AdapterFileError:
+            _remove_adapter(model, state.name, flags)
+            raise
     else:
+        state = injection_state(model, name)
         if state.config.to_dict() != cfg.to_dict():
             raise AdapterFileError(f"{directory / CONFIG_NAME}: adapter config differs from the adapters "
                                    "already in this model")
         compare_fingerprints(doc["fingerprint"], state.fingerprint, str(directory / CONFIG_NAME))
     try:
-        targets = adapter_state_dict(model)
-        for k in targets:
-            if k not in tensors:
-                raise AdapterFileError(f"{directory / WEIGHTS_NAME}: missing tensor {k!r}")
-        for k, v in tensors.items():
-            if k not in targets:
-                raise AdapterFileError(f"{directory / WEIGHTS_NAME}: unexpected tensor {k!r}")
-            if tuple(v.shape) != tuple(targets[k].shape):
-                raise AdapterFileError(f"{directory / WEIGHTS_NAME}: tensor {k!r} has shape {list(v.shape)}, "
-                                       f"the model expects {list(targets[k].shape)}")
-            check_dtype(k, v.dtype, targets[k].dtype, str(directory / WEIGHTS_NAME))
+        targets = adapter_state_dict(model, state.name)
+        check_tensors(tensors, targets, str(directory / WEIGHTS_NAME))
         # the digest inject() recorded before any update touched the base
-        check_base_digest(doc["fingerprint"], injection_state(model).fingerprint, str(directory / CONFIG_NAME),
-                          strict_base)
+        check_base_digest(doc["fingerprint"], state.fingerprint, str(directory / CONFIG_NAME), strict_base)
     except AdapterFileError:
         if injected_here:
-            _remove_adapters(model, flags)
+            _remove_adapter(model, state.name, flags)
         raise
+    copy_into(model, state.name, tensors, targets)
+    return model
+
+
+def read_adapter(directory: Path) -> tuple[dict, AdapterConfig, dict[str, torch.Tensor]]:
+    """``(config doc, AdapterConfig, tensors)`` of an adapter folder; refuses unreadable files and
+    non-finite tensors."""
+    doc = read_adapter_config(directory)
+    try:
+        cfg = AdapterConfig.from_dict(doc["adapter_config"])
+    except (TypeError, ValueError) as e:
+        raise AdapterFileError(f"{directory / CONFIG_NAME}: bad adapter_config ({e})") from e
+    tensors = _read_tensors(directory / WEIGHTS_NAME)
+    check_finite(tensors, str(directory / WEIGHTS_NAME))
+    return doc, cfg, tensors
+
+
+def check_finite(tensors: dict[str, torch.Tensor], where: str) -> None:
+    for k, v in tensors.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise AdapterFileError(f"{where}: tensor {k!r} has non-finite values")
+
+
+def check_tensors(tensors: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], where: str) -> None:
+    """The file's tensors are exactly the adapter's: same keys, shapes, and dtypes that load exactly."""
+    for k in targets:
+        if k not in tensors:
+            raise AdapterFileError(f"{where}: missing tensor {k!r}")
+    for k, v in tensors.items():
+        if k not in targets:
+            raise AdapterFileError(f"{where}: unexpected tensor {k!r}")
+        if tuple(v.shape) != tuple(targets[k].shape):
+            raise AdapterFileError(f"{where}: tensor {k!r} has shape {list(v.shape)}, "
+                                   f"the model expects {list(targets[k].shape)}")
+        check_dtype(k, v.dtype, targets[k].dtype, where)
+
+
+def copy_into(model: nn.Module, name: str, tensors: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> None:
+    """Copy checked ``tensors`` into adapter ``name``'s ``targets`` in place (no new tensor)."""
     # merged layers hold W + dW_old: take dW_old out before the factors change, fold dW_new in after
-    merged = [layer for _, layer in adapter_layers(model) if layer.merged]
+    merged = [layer for _, layer in adapter_layers(model, name) if layer.merged]
     for layer in merged:
         layer.unmerge()
     with torch.no_grad():
@@ -217,13 +250,10 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, strict_base: bo
             targets[k].copy_(v)
     for layer in merged:
         layer.merge()
-    return model
 
 
-def _remove_adapters(model: nn.Module, flags: dict[str, bool]) -> None:
+def _remove_adapter(model: nn.Module, name: str, flags: dict[str, bool]) -> None:
     """Undo a fresh injection without merging (used when a load is refused)."""
-    swap_modules(model, [(layer, layer.base_layer) for _, layer in adapter_layers(model)])
-    release_frozen_norms(model)
-    delattr(model, STATE_ATTR)
+    delete_adapter(model, name)
     for n, prm in model.named_parameters():
         prm.requires_grad_(flags.get(n, prm.requires_grad))

@@ -70,17 +70,28 @@ class LoRALinear(AdapterLayer):
         n = len(self.selected)  # A: n*R x in (rank vectors are rows); B: n*chunk x R
         return [(getattr(self, k), k == "A", n) for k in ("A", "B") if k in kinds]
 
-    def adapter_forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.base_layer(x)
+    def _update(self, x: torch.Tensor) -> torch.Tensor:
+        """s * B A x for the adapted chunks only: ``... x n_sel*chunk``."""
         h = F.linear(self.dropout(x), self.A)  # ... x n*R
         if len(self.selected) == 1:
             upd = F.linear(h, self.B)
         else:
-            a, b = self._blocks()
+            _, b = self._blocks()
             h = h.unflatten(-1, (len(self.selected), self.rank))
             upd = torch.einsum("...nr,ncr->...nc", h, b).flatten(-2)
         if self.scale != 1.0:  # alpha = rank (the default) makes s = 1: skip a kernel and its backward
             upd = upd * self.scale
+        return upd
+
+    def adapter_forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.base_layer(x)
+        upd = self._update(x)
         if self.out_index is None:
             return y + upd
         return y.index_add(-1, self.out_index, upd)
+
+    def update_forward(self, x: torch.Tensor) -> torch.Tensor:
+        upd = self._update(x)
+        if self.out_index is None:
+            return upd
+        return upd.new_zeros(*upd.shape[:-1], self.base_layer.weight.shape[0]).index_add(-1, self.out_index, upd)

@@ -19,10 +19,10 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float,
     Returns a list of ``{"params", "lr", "weight_decay", "name"}`` dicts for any torch optimiser.
     """
     factor_lr, module_lr = factor_lr or {}, module_lr or {}
-    kinds = {}
-    for lname, layer in adapter_layers(model):
+    kinds = {}  # by tensor identity: a named adapter's factors sit under its AdapterSet's key
+    for _, layer in adapter_layers(model):
         for pname, kind in layer.factor_names.items():
-            kinds[f"{lname}.{pname}" if lname else pname] = kind
+            kinds[id(getattr(layer, pname))] = kind
     modules = dict(model.named_modules())
     groups: dict[tuple[float, float], dict] = {}
     for name, p in model.named_parameters():
@@ -31,7 +31,7 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float,
         owner_name = name.rpartition(".")[0]
         owner = modules.get(owner_name)
         mult = 1.0
-        kind = kinds.get(name)
+        kind = kinds.get(id(p))
         if kind is not None:
             mult *= factor_lr.get(kind, 1.0)
         mult_mod = 1.0

@@ -12,11 +12,13 @@ from collections import defaultdict
 import torch
 from torch import nn
 
-from .injector import STATE_ATTR, adapter_layers
+from .injector import adapter_layers
+from .state import named_adapters
 
 
 def orthogonal_penalty(model: nn.Module) -> torch.Tensor:
-    """lam-weighted sum over all adapter layers; a zero scalar when nothing is regularised.
+    """lam-weighted sum over the active adapters' layers; a zero scalar when nothing is regularised.
+    Each active adapter of a mix is penalised with its own lam, whatever its mix weight.
 
     Factors of one shape and layout are handled together by one autograd node
     (``_GroupPenalty``): a batched Gram, minus a cached identity (exact, unlike expanding the
@@ -26,7 +28,7 @@ def orthogonal_penalty(model: nn.Module) -> torch.Tensor:
     """
     groups: dict[tuple, tuple[list[torch.Tensor], list[int], list[float]]] = defaultdict(lambda: ([], [], []))
     for layer in _adapter_modules(model):
-        if layer.lam <= 0 or layer.merged or layer.disabled:
+        if layer.lam <= 0 or not layer.contributes:  # inactive (named adapters), merged or disabled
             continue
         for t, in_rows, n in layer.penalty_factors(getattr(layer, "regularize", [])):
             block = (layer.rank, t.shape[1]) if in_rows else (t.shape[0] // n, layer.rank)
@@ -95,11 +97,12 @@ def _lam_tensor(lams: tuple, dtype: torch.dtype, device: torch.device) -> torch.
 
 
 def _adapter_modules(model: nn.Module) -> list:
-    """Adapter layers, from the list recorded at injection when there is one (walking every
-    module of a large model on each training step costs more than the penalty itself)."""
-    state = getattr(model, STATE_ATTR, None)
-    if state is not None and state.layers is not None:
-        return state.layers
+    """Adapter layers, from the lists recorded at injection when there are (walking every module
+    of a large model on each training step costs more than the penalty itself); inactive
+    adapters' layers are skipped by the caller."""
+    reg = named_adapters(model)
+    if reg is not None and all(s.layers is not None for s in reg.states.values()):
+        return [layer for s in reg.states.values() for layer in s.layers]
     return [layer for _, layer in adapter_layers(model)]
 
 

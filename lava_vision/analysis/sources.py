@@ -54,9 +54,10 @@ def load_for_analysis(target: str | os.PathLike, config: RunConfig | None = None
     return Loaded(label, model.eval(), cfg, adapter_dir)
 
 
-def load_zoo_entry(name: str, root: str | None = None) -> Loaded:
-    """A zoo entry (in zoo folder ``root``, see ``zoo.zoo_root``), verified and loaded by ``lava_vision.zoo.load``."""
+def load_zoo_entry(name: str, root: str | None = None, allow_task_module: bool = False) -> Loaded:
+    """A zoo entry (in zoo folder ``root``, see ``zoo.zoo_root``), verified and loaded by ``lava_vision.zoo.load``
+    (``allow_task_module``: see there)."""
     from .. import zoo
 
-    entry = zoo.load(name, root)  # checks every sha256 and the base weights; raises ZooError naming the culprit
+    entry = zoo.load(name, root, allow_task_module=allow_task_module)  # checks every sha256 and the base weights; raises ZooError naming the culprit
     return Loaded(name, entry.model.eval(), entry.config, None)

@@ -63,7 +63,8 @@ class Preprocess:
         if (h, w) != image.shape[:2]:
             flag = cv2.INTER_LINEAR if self.interpolation == "linear" else cv2.INTER_CUBIC
             image = cv2.resize(image, (w, h), interpolation=flag)
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+        # a copy: a decoded PIL image is a read-only array, which torch.from_numpy warns about
+        x = torch.from_numpy(np.array(image, order="C")).permute(2, 0, 1).float() / 255.0
         mean = torch.tensor(self.mean, dtype=torch.float32).view(3, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32).view(3, 1, 1)
         return ((x - mean) / std)[None]

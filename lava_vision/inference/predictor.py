@@ -8,12 +8,12 @@ output at the input's own size.
 
 Each built-in task has one prediction function here (``PREDICTORS``, by task name); they reuse the
 task's own ``predict`` and ``preprocessing()``, so a prediction equals what evaluation scores.
+A task of one's own predicts through its optional ``predict_image(model, rgb)`` member (the Task
+protocol, ``lava_vision/train/task.py``; docs/custom-tasks.md).
 """
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -27,6 +27,7 @@ from ..train.build import autocast, build_base, load_trained
 from ..train.config import RunConfig
 from ..train.recipe import load_recipe
 from ..data.preprocess import task_preprocess
+from ..train.run_folder import read_run_config
 from ..data.images import read_rgb
 from .results import BinaryMask, ClassProbabilities, DepthMap, GeneratedImage
 
@@ -40,9 +41,12 @@ class Predictor:
     a classification task (None for other tasks)."""
 
     def __init__(self, task: Any, model: nn.Module, config: RunConfig, precision: str = "fp32") -> None:
-        self.kind = getattr(task, "name", config.task)
+        # a task's own predict_image wins; else the built-in function of the registered task name
+        self.kind = CUSTOM if callable(getattr(task, "predict_image", None)) else config.task
         if self.kind not in PREDICTORS:
-            raise ValueError(f"task {self.kind!r} has no single-input prediction; known: {sorted(PREDICTORS)}")
+            raise ValueError(f"task {config.task!r} has no single-input prediction: give its Task class a "
+                             "predict_image(model, rgb) member (lava_vision/train/task.py, docs/custom-tasks.md); "
+                             f"built in for {sorted(k for k in PREDICTORS if k != CUSTOM)}")
         self.task, self.model, self.config, self.precision = task, model.eval(), config, precision
         self.preprocess = task_preprocess(task)
 
@@ -121,8 +125,14 @@ def _text2image(p: Predictor, prompt: Any, seed: int) -> GeneratedImage:
     return GeneratedImage(rgb, prompt, int(seed))
 
 
+def _custom(p: Predictor, rgb: np.ndarray, seed: int) -> Any:
+    return p.task.predict_image(p.model, rgb)
+
+
+CUSTOM = "custom"  # Predictor.kind of a task with its own predict_image
 PREDICTORS: dict[str, Callable[[Predictor, Any, int], Any]] = {
-    "classification": _classification, "depth": _depth, "segmentation": _segmentation, "text2image": _text2image}
+    "classification": _classification, "depth": _depth, "segmentation": _segmentation, "text2image": _text2image,
+    CUSTOM: _custom}
 
 
 def load_run(run: str | os.PathLike | None = None, recipe: str | os.PathLike | RunConfig | None = None,
@@ -134,9 +144,9 @@ def load_run(run: str | os.PathLike | None = None, recipe: str | os.PathLike | R
         cfg = recipe
     elif recipe is not None:
         cfg = load_recipe(recipe)
-    elif run is not None and (Path(run) / "config.json").is_file():
-        cfg = RunConfig.from_dict(json.loads((Path(run) / "config.json").read_text()))
+    elif run is not None:
+        cfg = read_run_config(run)  # config.json of the run folder (or of the run holding this best/, last/)
     else:
-        raise FileNotFoundError(f"{run}: no config.json here; pass recipe= (the recipe file the run was trained with)")
+        raise ValueError("load_run: give a run folder, a recipe, or both")
     task, model = load_trained(cfg, run) if run is not None else build_base(cfg)
     return Predictor(task, model.to(device), cfg, precision)

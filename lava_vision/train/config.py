@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapters.config import AdapterConfig
+from ..json_types import check_json
+
+RESUME_HISTORY = "resumed"  # config.json: what each --resume changed (train/resume.py); not a section
 
 
 @dataclass
@@ -94,16 +97,19 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
-        """Rebuild a RunConfig from ``to_dict`` output; unknown keys are refused."""
+        """Rebuild a RunConfig from ``to_dict`` output; unknown keys and values of the wrong type are
+        refused (ValueError naming the dotted key)."""
         from .task import get_task
 
+        if not isinstance(data, dict) or not isinstance(data.get("task"), str):
+            raise ValueError("run config: expected a JSON object with a 'task' name")
         task_cls = get_task(data["task"])
         sections = {
             "model": task_cls.model_config_cls, "data": task_cls.data_config_cls,
             "loss": task_cls.loss_config_cls, "adapter": AdapterConfig, "optim": OptimConfig,
             "schedule": ScheduleConfig, "train": TrainConfig, "eval": EvalConfig, "output": OutputConfig,
         }
-        unknown = set(data) - set(sections) - {"task"}
+        unknown = set(data) - set(sections) - {"task", RESUME_HISTORY}
         if unknown:
             raise ValueError(f"run config: unknown sections {sorted(unknown)}")
         kwargs = {"task": data["task"]}
@@ -114,8 +120,11 @@ class RunConfig:
 
 
 def dataclass_from_dict(klass: type, data: dict, where: str) -> Any:
-    """Build ``klass`` from a dict, recursing into nested dataclasses, turning JSON lists into
-    tuples where the field is a tuple, refusing unknown keys."""
+    """Build ``klass`` from a dict, recursing into nested dataclasses, each value checked against its
+    field's type hint (``json_types.check_json``: JSON lists become tuples where the field is a tuple),
+    refusing unknown keys."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping of {klass.__name__} fields, got {type(data).__name__}")
     hints = typing.get_type_hints(klass)
     names = {f.name for f in dataclasses.fields(klass)}
     unknown = set(data) - names
@@ -126,7 +135,7 @@ def dataclass_from_dict(klass: type, data: dict, where: str) -> Any:
         hint = hints.get(k)
         if dataclasses.is_dataclass(hint) and isinstance(v, dict):
             v = dataclass_from_dict(hint, v, f"{where}.{k}")
-        elif typing.get_origin(hint) is tuple and isinstance(v, list):
-            v = tuple(v)
+        elif hint is not None:
+            v = check_json(v, hint, f"{where}.{k}")
         kwargs[k] = v
     return klass(**kwargs)

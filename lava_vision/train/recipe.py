@@ -21,6 +21,10 @@ from typing import Any
 from .config import RunConfig
 
 
+IMPORT_HINT = ("install its package or put the folder holding it on PYTHONPATH "
+               "(e.g. PYTHONPATH=. python tools/train.py ...)")
+
+
 class RecipeError(ValueError):
     """A recipe file or an override that cannot be used; the message names the file or key."""
 
@@ -39,6 +43,8 @@ def load_recipe(path: str | os.PathLike) -> RunConfig:
         namespace = runpy.run_path(str(path), run_name=f"lava_recipe_{path.stem}")
     except RecipeError:
         raise
+    except ModuleNotFoundError as e:  # most often a task module of one's own, not on the path
+        raise RecipeError(f"{path}: executing the recipe failed: no module named {e.name!r}; {IMPORT_HINT}") from e
     except Exception as e:  # the recipe is user code: name the file, keep the cause chained
         raise RecipeError(f"{path}: executing the recipe failed: {type(e).__name__}: {e}") from e
     if "config" not in namespace:
@@ -160,6 +166,8 @@ def _coerce(value: Any, hint: Any, key: str, raw: str) -> Any:
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, float) and value.is_integer():  # 4.0 is the integer 4 (README: adapter.rank)
+            return int(value)
         raise bad
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -7,11 +7,17 @@
 """
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .checkpoint import archived_checkpoints, recover
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 # everything the trainer writes outside its checkpoints
 RUN_FILES = ("config.json", "plan.txt", "log.jsonl", "eval_history.jsonl", "metrics.json", "tb", "pictures")
@@ -58,13 +64,18 @@ def discard_if_empty(run_dir: Path) -> bool:
     return True
 
 
-def changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
-    out = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out.extend(changed_keys(va, vb, f"{prefix}{k}."))
-        elif va != vb:
-            out.append(f"{prefix}{k}")
-    return out
+def read_run_config(path: str | os.PathLike) -> "RunConfig":
+    """The ``config.json`` of a run folder, or of the run an adapter folder (``best/``, ``last/``) lies
+    in: what ``tools/eval.py runs/NAME``, ``tools/predict.py --adapter`` and ``load_run`` build from
+    when no recipe is given. FileNotFoundError when there is none."""
+    from .config import RunConfig
+
+    path = Path(path)
+    for folder in (path, path.parent):
+        if (folder / "config.json").is_file() and (folder is path or path.name in ("best", "last")):
+            try:
+                return RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{folder / 'config.json'}: not valid JSON ({e})") from e
+    raise FileNotFoundError(f"{path}: no run folder config.json here (nor beside it); give the recipe the run was "
+                            "trained with")

@@ -64,6 +64,10 @@ class Task(Protocol):
     #   enable_gradient_checkpointing(model) -> None
     #   summarize(metrics, out_dir) -> list[Path]   dataset-level pictures after an evaluation
     #   preprocessing() -> dict                     the eval transform, keys of lava_vision.zoo.Preprocess
+    #   predict_image(model, rgb) -> result         one H x W x 3 uint8 RGB image -> its prediction, for
+    #       ``Predictor.predict`` (load_run, zoo.load(...).predict, tools/predict.py), called in eval mode
+    #       under no_grad; return a ClassProbabilities, DepthMap or BinaryMask (lava_vision.inference) for
+    #       tools/predict.py to write its files. The built-in tasks predict without it. docs/custom-tasks.md
 
 
 class TaskError(ValueError):

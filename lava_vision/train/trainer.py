@@ -32,6 +32,7 @@ from .diagnostics import GradientWindow, layer_orthogonality_errors
 from .evaluation import batch_len, evaluate
 from .memory import peak_memory_mb, reset_peak_memory
 from .optim import build_optimizer, build_scheduler
+from .resume import read_saved_config, resume_changes
 from .protocol import check_selection, selection_record
 from .run_folder import check_run_dir
 from .run_log import RunLog
@@ -64,6 +65,8 @@ class Trainer(TrainerState):
         check_task_config(cfg, self.task)
         self.run_dir = run_dir_of(cfg)
         check_run_dir(self.run_dir, resume)
+        self.saved_config = read_saved_config(self.run_dir) if resume else None
+        self.changes = resume_changes(cfg, self.saved_config, self.run_dir)  # refused ones: before any write
         on_gpu = torch.cuda.is_available()
         self.precision = resolve_precision(t.precision, torch.device("cuda" if on_gpu else "cpu"))
         # Accelerate keeps one global AcceleratorState, fixed at its first mixed_precision; dropping it
@@ -108,6 +111,8 @@ class Trainer(TrainerState):
                 self._start_fresh()
             self.log = RunLog(self.acc, self.run_dir, cfg.to_dict(), self.run_dir.name,
                               resume_step=self.step if resume else None)
+            if self.changes:
+                self.log.log(self.step, {}, kind="resume", changed=self.changes)
         except BaseException:
             self._discard_if_empty()
             raise

@@ -29,7 +29,8 @@ from .checkpoint import (
 )
 from .config import RunConfig
 from .protocol import selection_record
-from .run_folder import changed_keys, clear_failed_run, discard_if_empty
+from .resume import config_document, group_hyperparameters, restart_schedule
+from .run_folder import clear_failed_run, discard_if_empty
 from .run_log import truncate_logs
 
 
@@ -44,6 +45,9 @@ class TrainerState:
     step: int
     best: float | None
     saved_step: int | None
+    saved_config: dict | None
+    changes: dict
+    total_steps: int
     last_save_time: float
 
     def _start_fresh(self) -> None:
@@ -55,13 +59,12 @@ class TrainerState:
             self._write_config()
         self.acc.wait_for_everyone()
 
-    def _write_config(self, saved: dict | None = None) -> None:
-        current = json.loads(json.dumps(self.cfg.to_dict()))
-        if saved is not None:
-            changed = changed_keys(saved, current)
-            if changed:
-                warnings.warn(f"resuming {self.run_dir} with a changed config: {', '.join(changed)}")
-        (self.run_dir / "config.json").write_text(json.dumps(current, indent=2) + "\n")
+    def _write_config(self) -> None:
+        """config.json: the config now in force, plus one record per resume that changed something."""
+        if self.changes:
+            warnings.warn(f"resuming {self.run_dir} with a changed config: {', '.join(self.changes)}")
+        doc = config_document(self.cfg, self.saved_config, self.changes, self.step)
+        (self.run_dir / "config.json").write_text(json.dumps(doc, indent=2) + "\n")
 
     def _discard_if_empty(self) -> None:
         """A failed run leaves no folder behind unless it holds a checkpoint or a logged step."""
@@ -108,8 +111,11 @@ class TrainerState:
 
     def _resume(self) -> None:
         ckpt, state = self._load_checkpoint()
+        fresh = group_hyperparameters(self.optimizer)  # this config's lr, betas, ... (docs/resume.md)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        position = state["scheduler"]["last_epoch"]  # fp16 skipped steps leave it behind global_step
+        if position <= self.total_steps:  # else (a shorter run than already trained) nothing trains
+            restart_schedule(self.optimizer, self.scheduler, fresh, position)
         if self.acc.scaler is not None and state["scaler"]:
             self.acc.scaler.load_state_dict(state["scaler"])
         rank = self.acc.process_index
@@ -130,8 +136,7 @@ class TrainerState:
             # lines logged after the checkpoint would be logged again; metrics.json is the end of a run
             truncate_logs(self.run_dir, state.get("log_sizes", {}))
             (self.run_dir / "metrics.json").unlink(missing_ok=True)
-            saved = self.run_dir / "config.json"
-            self._write_config(json.loads(saved.read_text()) if saved.is_file() else None)
+            self._write_config()
         self.acc.wait_for_everyone()
         self.acc.print(f"resumed {self.run_dir} from {ckpt.name}/ at step {self.step} (epoch {self.epoch}, "
                        f"batch {self.batch})")

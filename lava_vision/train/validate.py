@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from ..adapters import PRESETS
+from ..names import is_safe_name, name_rule
 from .config import RunConfig
 from .recipe import RecipeError
 
@@ -37,8 +38,9 @@ def _one_of(key: str, value: Any, choices: tuple) -> None:
         raise RecipeError(f"{key}={value!r}: expected one of {', '.join(repr(c) for c in choices)}")
 
 
-def check_config(cfg: RunConfig) -> None:
-    """Raise RecipeError / AdapterConfigError naming the first bad key; needs no model, data or task."""
+def check_config(cfg: RunConfig, trackers: bool = True) -> None:
+    """Raise RecipeError / AdapterConfigError naming the first bad key; needs no model, data or task.
+    ``trackers=False`` skips ``train.trackers`` (a stored config only loaded for inference logs nothing)."""
     from .build import PRECISIONS
     from .optim import OPTIMIZERS, SCHEDULES
 
@@ -55,7 +57,8 @@ def check_config(cfg: RunConfig) -> None:
     _positive_int("train.save_every", t.save_every, 0)
     _number("train.save_every_minutes", t.save_every_minutes)
     _positive_int("train.keep_last", t.keep_last)
-    check_trackers(t.trackers)
+    if trackers:
+        check_trackers(t.trackers)
 
     _one_of("optim.name", o.name, OPTIMIZERS)
     _number("optim.lr", o.lr, low_open=True)
@@ -80,6 +83,12 @@ def check_config(cfg: RunConfig) -> None:
     _positive_int("eval.num_visualize", e.num_visualize, 0)
     if not isinstance(e.main_metric, str):
         raise RecipeError(f"eval.main_metric={e.main_metric!r}: expected a metric name")
+
+    name = cfg.output.name or cfg.task  # the run folder's name under output.root (trainer.run_dir_of)
+    if not is_safe_name(name):
+        raise RecipeError(f"output.name={cfg.output.name!r}" + ("" if cfg.output.name else f" (task {cfg.task!r})")
+                          + f": the run folder's name must be {name_rule()}, so the run stays inside "
+                          f"output.root={cfg.output.root!r}")
 
     cfg.adapter.validate()
     if cfg.adapter.preset is not None and cfg.adapter.preset not in PRESETS:

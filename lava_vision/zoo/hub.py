@@ -11,8 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .index import (ZooError, check_file_records, check_name, get_entry, locked, read_index, verify, verify_files,
+from .index import (ZooError, check_name, check_record, get_entry, locked, read_index, verify, verify_files,
                     zoo_root)
+from .load import read_config
 from .publish import _swap_in
 
 ENTRY_FILE = "zoo_entry.json"
@@ -47,9 +48,12 @@ def push(name: str, repo_id: str, *, root: str | os.PathLike | None = None, priv
 
 
 def pull(repo_id: str, name: str | None = None, *, root: str | os.PathLike | None = None,
-         revision: str | None = None, force: bool = False, token: str | None = None, api: Any = None) -> Path:
+         revision: str | None = None, force: bool = False, token: str | None = None, api: Any = None,
+         allow_task_module: bool = False) -> Path:
     """Download model repo ``repo_id`` and install it as a local entry (default name: the one it was
-    pushed as), after checking every file against the sha256s in its ``zoo_entry.json``."""
+    pushed as), after checking every file against the sha256s in its ``zoo_entry.json`` and its
+    config.json by type; an entry whose task is a module path of its own is refused (nothing of it
+    imported) unless ``allow_task_module``."""
     api = _api(api, token)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(api.snapshot_download(repo_id=repo_id, repo_type="model", revision=revision,
@@ -67,7 +71,7 @@ def pull(repo_id: str, name: str | None = None, *, root: str | os.PathLike | Non
         name = check_name(name or str(entry.pop("name", "")))
         entry.pop("name", None)
         # the record is as untrusted as the files: check every name before building a path from it
-        check_file_records(entry.get("files"), where)
+        check_record(entry, where)
         root = zoo_root(root)
         with locked(root):
             staged = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.tmp-"))
@@ -80,6 +84,8 @@ def pull(repo_id: str, name: str | None = None, *, root: str | os.PathLike | Non
                                        "(or not a plain file)")
                     shutil.copy2(src, staged / fname)
                 verify_files(staged, entry["files"], f"hub repo {repo_id}")
+                if "config.json" in entry["files"]:  # its task is checked before anything is imported
+                    read_config(staged, f"hub repo {repo_id}", allow_task_module)
                 index = read_index(root)
                 if ((root / name).exists() or name in index["entries"]) and not force:
                     raise ZooError(f"zoo entry {name!r} already exists in {root}; pass --force to replace it")

@@ -19,13 +19,13 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from ..adapters.io import atomic_write_bytes
+from ..json_types import JsonTypeError, check_json
+from ..names import is_safe_name, name_rule
 
 FORMAT = "lava-vision-zoo"
 INDEX_NAME = "index.json"
 ROOT_ENV = "LAVA_VISION_ZOO"
 SHIPPED_DIR = "shipped_zoo"
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # the files an entry may hold (tools/publish.py writes exactly these); an index record or a
 # downloaded zoo_entry.json naming anything else is refused, so no name can point outside the folder
 ENTRY_FILES = ("README.md", "adapter.safetensors", "adapter_config.json", "config.json", "metrics.json")
@@ -57,9 +57,8 @@ def zoo_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise ZooError(f"zoo entry name {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-', "
-                       "starting with a letter or digit")
+    if not is_safe_name(name, zoo=True):
+        raise ZooError(f"zoo entry name {name!r}: use {name_rule(zoo=True)}")
     return name
 
 
@@ -77,6 +76,38 @@ def check_file_records(files: object, where: str) -> dict[str, dict]:
             raise ZooError(f"{where}: record of file {fname!r} must be {{'sha256': 64 hex digits, 'size': bytes}}, "
                            f"got {rec!r}")
     return files
+
+
+# index record keys: (type hint, required); the record tools/publish.py writes (publish.publish: facts + files)
+RECORD_KEYS = {
+    "task": (str, True), "base_model_id": (str, True), "base_model_revision": (str, False),
+    "adapter_method": (str, True), "rank": (int, True), "split": (str, True), "metrics": (dict[str, float], True),
+    "files": (dict, True), "main_metric": (str | None, False), "dataset": (str, False),
+    "eval_max_samples": (int, False), "trainable_params": (int, False), "base_params": (int, False),
+    "trainable_percent": (float, False), "training_command": (str, False), "license": (str, False),
+    "published": (str, False), "preprocessing": (dict | None, False),
+}
+
+
+def check_record(record: object, where: str) -> dict:
+    """One entry's index record (or a pulled ``zoo_entry.json``) checked by type before any use:
+    the keys of ``RECORD_KEYS`` (required ones present), counts >= 0, ``files`` by ``check_file_records``."""
+    if not isinstance(record, dict):
+        raise ZooError(f"{where}: the record must be a JSON object, got {type(record).__name__}")
+    for key, (hint, required) in RECORD_KEYS.items():
+        if key not in record:
+            if required:
+                raise ZooError(f"{where}: the record has no {key!r}")
+            continue
+        try:
+            value = check_json(record[key], hint, key)
+        except JsonTypeError as e:
+            raise ZooError(f"{where}: {e}") from None
+        if isinstance(value, int) and value < 0 and key in ("rank", "eval_max_samples", "trainable_params",
+                                                             "base_params"):
+            raise ZooError(f"{where}: {key}={value}: expected an integer >= 0")
+    check_file_records(record["files"], where)
+    return record
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -110,11 +141,17 @@ def read_index(root: str | os.PathLike | None = None) -> dict:
         raise ZooError(f"{path}: not valid JSON ({e})") from e
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("entries"), dict):
         raise ZooError(f"{path}: not a {FORMAT} index (missing format or entries)")
+    for name, record in doc["entries"].items():  # names become folders: the publish --id rule, checked first
+        if not is_safe_name(name, zoo=True):
+            raise ZooError(f"{path}: entry name {name!r} refused: a zoo entry name is {name_rule(zoo=True)}")
+        check_record(record, f"{path}: entry {name!r}")
     return doc
 
 
 def write_index(doc: dict, root: str | os.PathLike | None = None) -> None:
     """Replace the index atomically: a temp file beside it, fsync, rename (a crash leaves the old one)."""
+    from ..adapters.io import atomic_write_bytes  # here: reading and listing the zoo need no torch
+
     atomic_write_bytes(zoo_root(root) / INDEX_NAME, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
 
 

@@ -122,6 +122,18 @@ def describe_data(data_section: dict) -> str:
     return f"{main} ({', '.join(extra)})" if extra else str(main)
 
 
+def data_scope(task: str, data_section: dict) -> str | None:
+    """The card's scope line for data drawn by code (``GENERATED_SOURCES``): such an entry knows only that
+    synthetic domain, and a user with real photographs must be told before trying it. None otherwise."""
+    main = data_section.get("source")
+    if main not in GENERATED_SOURCES:
+        return None
+    what = "procedurally rendered rooms" if task == "depth" else "procedurally drawn images"
+    return (f"trained and evaluated only on {what} made by this library's code ({describe_data(data_section)}), "
+            "never on real photographs. It knows only that synthetic domain: do not expect meaningful "
+            "predictions on real images.")
+
+
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=REPRO_RTOL, abs_tol=REPRO_ATOL) or (math.isnan(a) and math.isnan(b))
 
@@ -165,7 +177,8 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
             for fname in (WEIGHTS_NAME, CONFIG_NAME):
                 shutil.copy2(adapter_dir / fname, tmp / fname)
             (tmp / CONFIG_FILE).write_text(json.dumps(portable, indent=2) + "\n")
-            cfg, doc, task, model, digest = build_from_dir(tmp, f"staged entry {name!r}")
+            # the user's own run: its task (a module path too) is the one it trained with
+            cfg, doc, task, model, digest = build_from_dir(tmp, f"staged entry {name!r}", allow_task_module=True)
             load_adapter(model, tmp)
             device = distributed_state().device  # evaluate as the trainer did: its device and precision
             model.to(device)
@@ -192,7 +205,8 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
                 "rank": doc["adapter_config"]["rank"], "trainable_params": doc["trainable_params"],
                 "base_params": doc["base_params"],
                 "trainable_percent": round(100.0 * doc["trainable_params"] / max(doc["base_params"], 1), 4),
-                "metrics": metrics, "training_command": command, "citation": CITATION}
+                "metrics": metrics, "training_command": command, "citation": CITATION,
+                "scope": data_scope(cfg.task, portable["data"] or {})}
             (tmp / METRICS_FILE).write_text(json.dumps(
                 {"split": record["split"], "max_samples": record["max_samples"], "batch_size": cfg.eval.batch_size,
                  "device": device.type, "precision": opts["precision"],
@@ -202,7 +216,7 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
                                f"none described by the {cfg.task} task", subsets, exports=export_coverage(model))
             (tmp / CARD_FILE).write_text(card)
             check_card_metrics((tmp / CARD_FILE).read_text(), metrics, f"{tmp / CARD_FILE}")
-            entry = {k: v for k, v in facts.items() if k not in ("library_name", "tags", "citation")}
+            entry = {k: v for k, v in facts.items() if k not in ("library_name", "tags", "citation", "scope")}
             entry.update(files=file_records(tmp), published=datetime.date.today().isoformat(),
                          main_metric=cfg.eval.main_metric,
                          preprocessing=preprocess.to_dict() if preprocess else None)
