@@ -23,7 +23,7 @@ import numpy as np
 from ..inference.inputs import IMAGE_SUFFIXES
 from .sources import Models, SourceError
 from .uploads import UploadError, limit_text, read_upload
-from .views import card_markdown, class_confidences, depth_figure, probability_figure, write_outputs
+from .views import card_markdown, class_confidences, depth_figure, probability_figure, view_of, write_outputs
 
 TASK_GROUPS = ("classification", "depth", "segmentation", "text2image")
 COLUMNS = ("base", "adapted")  # the attributes of ``sources.Loaded``, shown left to right
@@ -110,11 +110,10 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
         def predict(key: str | None, path: str | None, text: str | None, seed_value: float | None,
                     progress: gr.Progress = gr.Progress()):  # noqa: B008
             """One input through base and adapted; every output of the page, or a message."""
-            empty = {**dict.fromkeys(outputs_of_predict), depth_row: gr.update()}
+            empty = {**dict.fromkeys(outputs_of_predict), depth_row: gr.update(), **{g: gr.update() for g in groups}}
             try:
                 loaded = models.get(key, lambda f, t: progress(f, desc=t))
-                kind = loaded.source.task
-                if kind == "text2image":
+                if loaded.source.task == "text2image":
                     if not text or not text.strip():
                         raise UploadError("type a prompt first")
                     rgb, item, seed_int = None, text.strip(), int(seed_value or 0)
@@ -127,9 +126,8 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                 out = new_output_dir(outputs_root)
                 results, files = {}, {}
                 for side in COLUMNS:
-                    predictor = getattr(loaded, side)
-                    results[side] = predictor.predict(item, seed_int)
-                    files[side] = [str(p) for p in write_outputs(predictor, results[side], rgb, out / side)]
+                    results[side] = getattr(loaded, side).predict(item, seed_int)
+                    files[side] = [str(p) for p in write_outputs(results[side], rgb, out / side)]
             except USER_ERRORS as e:
                 return {**empty, message: status(str(e), error=True)}
             except Exception as e:  # noqa: BLE001  (the page gets a line, the server log the traceback)
@@ -139,6 +137,8 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
             shown = {**empty, message: status(f"{loaded.source.name}: base | adapted done"), preview: rgb,
                      files_base: files["base"], files_adapted: files["adapted"]}
             b, a = results["base"], results["adapted"]
+            kind = view_of(a)  # by result type: a task of one's own is shown like the built-in one
+            shown.update({g: gr.update(visible=t == kind) for g, t in zip(groups, TASK_GROUPS)})
             if kind == "classification":
                 shown.update({cls_base: class_confidences(b), cls_adapted: class_confidences(a)})
             elif kind == "depth":
@@ -157,7 +157,7 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
             return depth_figure(pair[0], pair[1], int(row)) if pair is not None else None
 
         outputs_of_predict = [message, preview, cls_base, cls_adapted, depth_plot, depths, depth_row, seg_base,
-                              seg_adapted, seg_plot, gen_base, gen_adapted, files_base, files_adapted]
+                              seg_adapted, seg_plot, gen_base, gen_adapted, files_base, files_adapted, *groups]
         select_outputs = [message, card, *groups, upload, preview, prompt, seed]
         source.change(select, source, select_outputs, api_name="select")
         app.load(select, source, select_outputs, api_name=False)

@@ -12,33 +12,43 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import inference as inf
-from ..inference import BinaryMask, ClassProbabilities, DepthMap, GeneratedImage, Predictor
+from ..inference import BinaryMask, ClassProbabilities, DepthMap, GeneratedImage
 from .sources import Source
 
 STEM = "upload"
 
 
-def write_outputs(predictor: Predictor, result: Any, rgb: np.ndarray | None, out: Path) -> list[Path]:
+def write_outputs(result: Any, rgb: np.ndarray | None, out: Path) -> list[Path]:
     """``tools/predict.py``'s files for one input into ``out`` (created): ``predictions.csv``;
     ``upload_depth_mm.png``, ``_depth_m.npy``, ``_depth_color.png``; ``upload_mask.png``,
     ``_overlay.png``; or the generated PNG and ``prompts.csv``."""
+    kind = view_of(result)  # raises for a type the app has no view of, before anything is written
     out.mkdir(parents=True, exist_ok=True)
-    if isinstance(result, ClassProbabilities):
-        table = inf.classification_csv(out / "predictions.csv", predictor.classes)
+    if kind == "classification":
+        table = inf.classification_csv(out / "predictions.csv", result.classes)
         table.write(inf.classification_row(STEM, result))
         table.close()
         return [table.path]
-    if isinstance(result, DepthMap):
+    if kind == "depth":
         return inf.write_depth(result, out, STEM)
-    if isinstance(result, BinaryMask):
+    if kind == "segmentation":
         return inf.write_mask(result, rgb, out, STEM)
-    if isinstance(result, GeneratedImage):
-        image = inf.write_generated(result, out, 0)
-        listing = inf.CsvRows(out / "prompts.csv", ["file", "prompt", "seed"])
-        listing.write([image.name, result.prompt, result.seed])
-        listing.close()
-        return [image, listing.path]
-    raise TypeError(f"no view for a {type(result).__name__}")
+    image = inf.write_generated(result, out, 0)
+    listing = inf.CsvRows(out / "prompts.csv", ["file", "prompt", "seed"])
+    listing.write([image.name, result.prompt, result.seed])
+    listing.close()
+    return [image, listing.path]
+
+
+def view_of(result: Any) -> str:
+    """Which task view shows ``result``: by its type, so a task of one's own whose ``predict_image``
+    returns one of these types is shown like the built-in task of that type."""
+    for kind, cls in (("classification", ClassProbabilities), ("depth", DepthMap), ("segmentation", BinaryMask),
+                      ("text2image", GeneratedImage)):
+        if isinstance(result, cls):
+            return kind
+    raise TypeError(f"the app shows ClassProbabilities, DepthMap, BinaryMask and GeneratedImage results, "
+                    f"not a {type(result).__name__}")
 
 
 def class_confidences(result: ClassProbabilities) -> dict[str, float]:
