@@ -130,7 +130,8 @@ def build_dataset(data_cfg: ClassificationDataConfig, model_cfg: ClassificationM
 
 def class_names(data_cfg: ClassificationDataConfig, num_classes: int) -> list[str]:
     """Class names without reading the images (metrics may be built before any dataset): the
-    procedural shapes, CIFAR's meta file or the ImageFolder train sub-folders; indices otherwise."""
+    procedural shapes, CIFAR's meta file or the class sub-folders (of the single folder, else of the
+    first of train/, val/, test/ that exists); indices otherwise."""
     try:
         if data_cfg.source == "procedural":
             from ...data.procedural import SHAPE_CLASSES
@@ -143,8 +144,9 @@ def class_names(data_cfg: ClassificationDataConfig, num_classes: int) -> list[st
         elif data_cfg.source == "imagefolder":
             from ...data.class_folders import list_class_folder
 
-            root = Path(data_cfg.root) if data_cfg.split_sizes else Path(data_cfg.root) / "train"
-            names = list_class_folder(root)[2]
+            roots = [Path(data_cfg.root)] if data_cfg.split_sizes else \
+                [Path(data_cfg.root) / s for s in ("train", "val", "test") if (Path(data_cfg.root) / s).is_dir()]
+            names = list_class_folder(roots[0])[2] if roots else []
         else:
             names = []
     except FileNotFoundError:
