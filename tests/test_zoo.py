@@ -309,12 +309,13 @@ def test_publish_eval_data_moves_only_the_evaluation_data(run_dir, tmp_path):
                                                         "adapter": str(adapter_dir), "after": test}))
     try:
         entry = publish(run_dir, "moved", root=tmp_path / "zoo", recipe=str(RECIPE), split="test",
-                        eval_data=["data.val_size=24"])
+                        eval_data=["data.val_size=24"], notes="Shapes drawn by *procedural.py*.")
     finally:
         (run_dir / "eval_test.json").unlink()
     assert json.loads((entry / "config.json").read_text())["data"]["val_size"] == 24
     card = read_front_matter((entry / "README.md").read_text(), "card")
     assert "data.val_size=16" in card["training_command"] and "val_size=24" not in card["training_command"]
+    assert "## Data\n\nShapes drawn by *procedural.py*.\n" in (entry / "README.md").read_text()
     loaded = zoo.load("moved", root=tmp_path / "zoo")
     assert len(loaded.task.build_dataset("test")) == 24
     assert loaded.metrics["top1"] == pytest.approx(test["top1"], rel=1e-6, abs=0)

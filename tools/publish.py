@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import _common
 
@@ -37,6 +38,8 @@ def main() -> None:
                    help="where the entry's evaluation data lives when not where the run trained (e.g. photos "
                    "shipped with the package): stored in the entry's config; evaluate with tools/eval.py --set "
                    "the same values first")
+    p.add_argument("--notes", metavar="FILE", help="Markdown file for the card's Data section: where the data "
+                   "comes from, its licence, how the evaluation split was made")
     p.add_argument("--license", default="apache-2.0", help="license of the adapter (default apache-2.0)")
     _common.add_zoo_root(p)
     args = p.parse_args()
@@ -48,7 +51,7 @@ def main() -> None:
     final = publish(args.run_dir, args.id, root=args.zoo_root, force=args.force, reuse_eval=args.reuse_eval,
                     recipe=args.recipe, train_command=args.train_command, license=args.license,
                     quick_samples=args.quick_samples, split=args.split,
-                    eval_data=args.eval_data)
+                    eval_data=args.eval_data, notes=Path(args.notes).read_text() if args.notes else "")
     print(zoo.format_table([r for r in zoo.list(args.zoo_root) if r["name"] == args.id]))
     print(f"published {final}")
 
