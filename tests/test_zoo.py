@@ -214,9 +214,9 @@ def test_refuses_card_whose_metrics_differ(run_dir, tmp_path, monkeypatch):
 
     real = pub.render_card
 
-    def wrong_card(name, facts, preprocess, extra, exports=None):
+    def wrong_card(name, facts, preprocess, extra, exports=None, **kwargs):
         facts = {**facts, "metrics": {k: v + 0.01 for k, v in facts["metrics"].items()}}
-        return real(name, facts, preprocess, extra, exports)
+        return real(name, facts, preprocess, extra, exports, **kwargs)
 
     monkeypatch.setattr(pub, "render_card", wrong_card)
     root = tmp_path / "zoo"
