@@ -22,7 +22,9 @@ config = RunConfig(
     task="depth",
     model=DepthModelConfig(size="large", scene="indoor"),  # depth-anything/Depth-Anything-V2-Metric-Indoor-Large-hf
     data=DepthDataConfig(source="nyu_sync", input_size=518, min_depth=1e-3, max_depth=10.0, eigen_crop=True),
+    # the paper's init (V = 0, orthonormal U, K), with which this lam was chosen; the defaults differ
     adapter=AdapterConfig(method="lava", preset="depth_anything", rank=2, alpha=2.0, lam=0.01,
+                          init_cp_zero="V", init_cp="orthonormal",
                           overrides={DECODER: {"rank": 10, "alpha": 10.0}, "head.conv3": {"rank": 1, "alpha": 1.0}}),
     loss=DepthLossConfig(kind="silog", lam=0.5),
     # Depth-Anything V2's own metric recipe instead: optim.lr=5e-6 'optim.module_lr={"neck*": 10, "head*": 10}'

@@ -21,7 +21,9 @@ config = RunConfig(
     model=DepthModelConfig(checkpoint=str(BASE)),
     data=DepthDataConfig(source="synthetic", synthetic_train="B", synthetic_eval="B", synthetic_hw=(84, 112),
                          input_size=84, synthetic_train_n=4000, synthetic_eval_n=128, eigen_crop=False),
-    adapter=AdapterConfig(method="lava", preset="depth_anything", rank=4, alpha=4.0, lam=0.01),
+    # the paper's init (V = 0, orthonormal U, K), with which this lam was chosen; the defaults differ
+    adapter=AdapterConfig(method="lava", preset="depth_anything", rank=4, alpha=4.0, lam=0.01,
+                          init_cp_zero="V", init_cp="orthonormal"),
     loss=DepthLossConfig(kind="silog", lam=0.5),
     optim=OptimConfig(name="adamw", lr=2e-3, weight_decay=0.01),
     schedule=ScheduleConfig(name="cosine", warmup_steps=20),

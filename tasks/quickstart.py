@@ -22,7 +22,9 @@ config = RunConfig(
                                     input_size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)),
     data=ClassificationDataConfig(source="procedural", domain="target", train_size=2000, val_size=500, seed=0,
                                   image_size=32, hflip=True),
-    adapter=AdapterConfig(method="lava", preset="cnn", rank=4, alpha=4.0, lam=0.1, modules_to_save=["fc"]),
+    # the paper's init (V = 0, orthonormal U, K), with which this lam was chosen; the defaults differ
+    adapter=AdapterConfig(method="lava", preset="cnn", rank=4, alpha=4.0, lam=0.1,
+                          init_cp_zero="V", init_cp="orthonormal", modules_to_save=["fc"]),
     optim=OptimConfig(name="adamw", lr=1e-2, weight_decay=0.0),
     schedule=ScheduleConfig(name="cosine", warmup_steps=10),
     train=TrainConfig(epochs=100, max_steps=300, batch_size=64, num_workers=0, log_every=25, seed=0),

@@ -28,7 +28,9 @@ config = RunConfig(
     data=T2IDataConfig(root="datasets/text2image/3d_icons", resolution=1024, center_crop=False, random_flip=False,
                        val_seeds=[0]),
     loss=T2ILossConfig(prediction_type="", snr_gamma=0.0, noise_offset=0.0),
-    adapter=AdapterConfig(method="lava", rank=4, alpha=4.0, lam=0.1, preset="sdxl_unet"),
+    # the paper's init (V = 0, orthonormal U, K), with which this lam was chosen; the defaults differ
+    adapter=AdapterConfig(method="lava", rank=4, alpha=4.0, lam=0.1,
+                          init_cp_zero="V", init_cp="orthonormal", preset="sdxl_unet"),
     optim=OptimConfig(name="adamw", lr=5e-4, weight_decay=1e-2, betas=(0.9, 0.999), grad_clip=1.0),
     schedule=ScheduleConfig(name="constant"),
     train=TrainConfig(epochs=10, batch_size=16, seed=0, precision="auto", gradient_checkpointing=True,

@@ -22,7 +22,9 @@ config = RunConfig(
     data=T2IDataConfig(root=str(write_captioned_images(ASSETS / "tiny_icons", count=8, size=32)), resolution=32,
                        center_crop=True, random_flip=True, cache_latents=True, val_seeds=[0]),
     loss=T2ILossConfig(snr_gamma=5.0),
-    adapter=AdapterConfig(method="lava", rank=2, alpha=2.0, lam=0.01, preset="sdxl_unet"),
+    # the paper's init (V = 0, orthonormal U, K), with which this lam was chosen; the defaults differ
+    adapter=AdapterConfig(method="lava", rank=2, alpha=2.0, lam=0.01,
+                          init_cp_zero="V", init_cp="orthonormal", preset="sdxl_unet"),
     optim=OptimConfig(lr=5e-3, weight_decay=1e-2, grad_clip=1.0),
     train=TrainConfig(epochs=2, batch_size=4, num_workers=0, precision="fp32", log_every=1),
     eval=EvalConfig(batch_size=4, max_samples=4, main_metric="clip_score_tiny_clip", mode="max", num_visualize=4),

@@ -12,7 +12,9 @@ config = RunConfig(
                        splits={"train": "train.csv", "test": "test.csv"}, image_size=1024),
     # rank 3, alpha 32, orthogonal strength 0.1; "Multiplier lambda = 4" read as LoRA+'s lr ratio
     # of B over A (Hayou et al., which the paper cites); CP conv factors keep the base lr.
-    adapter=AdapterConfig(method="lava", preset="sam", rank=3, alpha=32, lam=0.1, factor_lr={"B": 4.0}),
+    # the paper's init (V = 0, orthonormal U, K), with which this lam was chosen; the defaults differ
+    adapter=AdapterConfig(method="lava", preset="sam", rank=3, alpha=32, lam=0.1,
+                          init_cp_zero="V", init_cp="orthonormal", factor_lr={"B": 4.0}),
     loss=SegLossConfig(name="structure"),
     optim=OptimConfig(name="adamw", lr=1e-4),
     train=TrainConfig(epochs=20, batch_size=4),

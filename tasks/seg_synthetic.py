@@ -10,7 +10,9 @@ config = RunConfig(
     model=SamModelConfig(arch="custom", checkpoint="runs/tiny_sam.pth", custom=TINY),
     data=SegDataConfig(root="runs/data/seg_synthetic", splits={"train": "train", "val": "val"}, image_size=64,
                        synthetic=32),
-    adapter=AdapterConfig(method="lava", preset="sam", rank=3, alpha=32, lam=0.1),
+    # the paper's init (V = 0, orthonormal U, K), with which this lam was chosen; the defaults differ
+    adapter=AdapterConfig(method="lava", preset="sam", rank=3, alpha=32, lam=0.1,
+                          init_cp_zero="V", init_cp="orthonormal"),
     loss=SegLossConfig(name="structure"),
     optim=OptimConfig(name="adamw", lr=3e-3),
     train=TrainConfig(epochs=3, batch_size=4, num_workers=0),

@@ -213,7 +213,7 @@ class Thin(nn.Module):
 
 
 def test_rank_policy_clamp_lowers_each_layer_and_the_table_says_so():
-    cfg = dict(rank=8, targets=["dw", "pw", "fc"], regularize_conv=["U"])
+    cfg = dict(rank=8, lam=0.1, targets=["dw", "pw", "fc"], regularize_conv=["U"])  # regularised U bounds R
     with pytest.raises(AdapterConfigError, match="'dw'.*at most 4.*rank_policy='clamp'"):
         plan(Thin(), AdapterConfig(**cfg))
     with pytest.raises(AdapterConfigError, match="rank_policy"):
@@ -234,9 +234,9 @@ def test_penalty_at_init_is_lam_R_per_conv_with_every_factor_regularised():
     torch.manual_seed(0)
     m = Net().double()
     lam, rank = 0.3, 2
-    inject(m, AdapterConfig(rank=rank, lam=lam, targets=["conv", "fc"], regularize_conv=["U", "V", "K"]))
+    inject(m, AdapterConfig.paper(rank=rank, lam=lam, targets=["conv", "fc"], regularize_conv=["U", "V", "K"]))
     from lava_vision.adapters import orthogonal_penalty
-    # by hand in numpy: V is the zero factor (init_cp_zero default, whatever is regularised), so
+    # by hand in numpy: V is the zero factor (the paper's init, whatever is regularised), so
     # ||0^T 0 - I_R||^2 = R; U, K1, K2 and the linear's A^T start orthonormal
     ref = 0.0
     for f in (m.conv.U, m.conv.V, m.conv.K1, m.conv.K2, m.fc.A.T):

@@ -122,13 +122,14 @@ def test_init_does_not_depend_on_lam(method):
         torch.manual_seed(3)
         m = Net()
         torch.manual_seed(4)
-        inject(m, AdapterConfig(method=method, rank=2, alpha=2.0, lam=lam, targets=["conv*", "head"]))
+        inject(m, AdapterConfig(method=method, rank=2, alpha=2.0, lam=lam, targets=["conv*", "head"],
+                                init_cp_zero="V", init_cp="orthonormal"))
         got.append(_factors(m))
     for other in got[1:]:
         assert other.keys() == got[0].keys()
         for k in got[0]:
             assert torch.equal(other[k], got[0][k]), k
-    if method == "lava":  # the configured schemes, also at lam = 0: U orthonormal, V zero
+    if method == "lava":  # the configured (paper's) schemes, also at lam = 0: U orthonormal, V zero
         u = got[0]["conv.U"].numpy()
         np.testing.assert_allclose(u.T @ u, np.eye(2), atol=1e-6)
         assert not got[0]["conv.V"].any()
@@ -166,14 +167,33 @@ def test_plan_table_shows_the_lam_and_scale_each_layer_uses():
     assert row[4:6] == [f"{3.0 / math.sqrt(2):.4g}", "0.02"]
 
 
-def test_default_alpha_follows_the_rank_so_the_scale_stays_one():
+def test_default_alpha_follows_the_rank_so_the_scale_stays_two():
     for rank in (1, 2, 3):
         p = plan(Net(), AdapterConfig(rank=rank, targets=["conv*", "head"], overrides={"conv2": {"rank": 1}}))
-        assert [(r.rank, r.alpha, r.scale) for r in p.rows] == [(rank, rank, 1.0), (1, 1.0, 1.0), (rank, rank, 1.0)]
+        assert [(r.rank, r.alpha, r.scale) for r in p.rows] == [(rank, 2 * rank, 2.0), (1, 2.0, 2.0),
+                                                                (rank, 2 * rank, 2.0)]
     p = plan(Net(), AdapterConfig(rank=4, alpha=2.0, targets=["conv"], overrides={"conv": {"rank": 2}}))
     assert (p.rows[0].alpha, p.rows[0].scale) == (2.0, 1.0)  # an explicit alpha is kept at any rank
     with pytest.raises(AdapterConfigError, match="adapter.alpha=None"):
         AdapterConfig(scaling="rslora").validate()
+
+
+def test_defaults_and_the_papers_setting_one_call_away():
+    torch.manual_seed(0)
+    m = Net()
+    inject(m, AdapterConfig(rank=2, targets=["conv"]))  # defaults: U = 0, V and K ~ N(0, 1/mode size), lam 0
+    assert not m.conv.U.detach().any() and m.conv.V.detach().abs().min() > 0 and m.conv.lam == 0.0
+    paper = AdapterConfig.paper(rank=3, targets=["conv*", "head"], overrides={"conv2": {"rank": 1}})
+    p = plan(Net(), paper)
+    # the paper has no scale (s = 1, alpha = R on every layer) and lam = 0.1 on U (A for linears)
+    assert [(r.rank, r.alpha, r.scale, r.lam) for r in p.rows] == [(3, 3.0, 1.0, 0.1), (1, 1.0, 1.0, 0.1),
+                                                                   (3, 3.0, 1.0, 0.1)]
+    m = Net()
+    inject(m, AdapterConfig.paper(rank=2, targets=["conv"]))
+    u = m.conv.U.detach().double().numpy()
+    np.testing.assert_allclose(u.T @ u, np.eye(2), atol=1e-6)
+    assert not m.conv.V.detach().any() and m.conv.lam == 0.1
+    assert AdapterConfig.paper(rank=4, lam=0.0).lam == 0.0  # fields still override
 
 
 def test_lora_init_default_is_pefts_for_the_lora_method_and_orthonormal_for_lava():

@@ -93,3 +93,28 @@ def test_sweep_refuses_a_bad_value_before_training(tmp_path):
     with pytest.raises(RecipeError, match="sweep point .*eval.mode='Max'"):
         plan_sweep(RECIPE, parse_sweep(["eval.mode=max,Max"]), [f"output.root={tmp_path}"])
     assert not list(tmp_path.iterdir())
+
+
+def test_report_split_scores_the_selected_checkpoint_on_test(tmp_path):
+    from lava_vision.analysis.compare import summarize_run
+    from lava_vision.analysis.sweep import report_sweep
+    from lava_vision.train import evaluate, load_trained
+
+    sweep = parse_sweep(["adapter.rank=1,2"])
+    runs = run_sweep(plan_sweep(RECIPE, sweep, [f"output.root={tmp_path}", *FAST]), RECIPE)
+    report_sweep(runs, RECIPE, "test", 2, ROOT / "tools" / "eval.py", tmp_path / "logs")
+    assert [r.status for r in runs] == ["done", "done"], [r.error for r in runs]
+    for r in runs:  # the reference: best/ (chosen on val) scored on test in this process
+        task, model = load_trained(r.config, r.run_dir / "best")
+        expected = evaluate(task, model, "test", 1, 0, precision="fp32")
+        got = summarize_run(r.run_dir, "test").metrics
+        assert math.isclose(got["mae"], expected["mae"], rel_tol=1e-6)
+        assert not math.isclose(got["mae"], summarize_run(r.run_dir).metrics["mae"], rel_tol=1e-6)  # not val's
+    stamp = (runs[0].run_dir / "eval_test.json").stat().st_mtime_ns
+    report_sweep(runs, RECIPE, "test", 1, ROOT / "tools" / "eval.py", tmp_path / "logs")  # current: not redone
+    assert (runs[0].run_dir / "eval_test.json").stat().st_mtime_ns == stamp
+    write_sweep_report(runs, sweep, tmp_path / "report", split="test")
+    rows = (tmp_path / "report" / "comparison.csv").read_text().splitlines()
+    assert f"{summarize_run(runs[1].run_dir, 'test').metrics['mae']}" in rows[2]
+    with pytest.raises(ValueError, match="selects best/ on 'val'"):
+        report_sweep(runs, RECIPE, "val", 1, ROOT / "tools" / "eval.py", tmp_path / "logs")

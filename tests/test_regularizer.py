@@ -60,7 +60,7 @@ def test_penalty_on_u_and_v():
 def test_penalty_is_zero_at_init_and_for_lora():
     torch.manual_seed(0)
     m = Net()
-    inject(m, AdapterConfig(rank=3, lam=0.2, targets=["conv", "fc"]))
+    inject(m, AdapterConfig.paper(rank=3, lam=0.2, targets=["conv", "fc"]))  # regularised U starts orthonormal
     assert orthogonal_penalty(m).item() < 1e-10
     m2 = Net()
     inject(m2, AdapterConfig(method="lora", rank=3, lam=0.2, targets=["conv", "fc"]))

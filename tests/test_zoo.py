@@ -215,9 +215,9 @@ def test_refuses_card_whose_metrics_differ(run_dir, tmp_path, monkeypatch):
 
     real = pub.render_card
 
-    def wrong_card(name, facts, preprocess, extra, exports=None):
+    def wrong_card(name, facts, preprocess, extra, exports=None, **kwargs):
         facts = {**facts, "metrics": {k: v + 0.01 for k, v in facts["metrics"].items()}}
-        return real(name, facts, preprocess, extra, exports)
+        return real(name, facts, preprocess, extra, exports, **kwargs)
 
     monkeypatch.setattr(pub, "render_card", wrong_card)
     root = tmp_path / "zoo"
@@ -289,3 +289,34 @@ def test_publish_split_reports_the_eval_tool_result_on_that_split(run_dir, tmp_p
     assert record["split"] == "test" and record["source"] == "eval_test.json"
     assert record["metrics"]["top1"] == pytest.approx(test["top1"], rel=1e-6, abs=0)
     assert read_front_matter((entry / "README.md").read_text(), "card")["split"] == "test"
+
+
+def test_publish_eval_data_moves_only_the_evaluation_data(run_dir, tmp_path):
+    """``eval_data``: the entry is evaluated on other data (e.g. photos shipped with the package); the
+    stored config points there, the card's training command still rebuilds the run's own config."""
+    from lava_vision.train import evaluate
+    from lava_vision.train.checkpoint import find_adapter_dir
+    from lava_vision.train.config import RunConfig
+
+    with pytest.raises(ZooError, match="only data"):
+        publish(run_dir, "x", root=tmp_path / "zoo0", recipe=str(RECIPE), split="test",
+                eval_data=["model.num_classes=3"])
+    cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    cfg.data.val_size = 24  # the "other data": 24 images instead of the run's 16
+    adapter_dir = find_adapter_dir(run_dir)
+    task, model = load_trained(cfg, adapter_dir)
+    test = evaluate(task, model, "test", batch_size=8)
+    (run_dir / "eval_test.json").write_text(json.dumps({"split": "test", "max_samples": 0,
+                                                        "adapter": str(adapter_dir), "after": test}))
+    try:
+        entry = publish(run_dir, "moved", root=tmp_path / "zoo", recipe=str(RECIPE), split="test",
+                        eval_data=["data.val_size=24"], notes="Shapes drawn by *procedural.py*.")
+    finally:
+        (run_dir / "eval_test.json").unlink()
+    assert json.loads((entry / "config.json").read_text())["data"]["val_size"] == 24
+    card = read_front_matter((entry / "README.md").read_text(), "card")
+    assert "data.val_size=16" in card["training_command"] and "val_size=24" not in card["training_command"]
+    assert "## Data\n\nShapes drawn by *procedural.py*.\n" in (entry / "README.md").read_text()
+    loaded = zoo.load("moved", root=tmp_path / "zoo")
+    assert len(loaded.task.build_dataset("test")) == 24
+    assert loaded.metrics["top1"] == pytest.approx(test["top1"], rel=1e-6, abs=0)

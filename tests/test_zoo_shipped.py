@@ -45,3 +45,47 @@ def test_quickstart_top1_by_hand():
             batch = entry.task.collate([ds[i] for i in range(start, min(start + 250, len(ds)))])
             correct += int((entry.model(batch["image"]).argmax(1) == batch["label"]).sum())
     assert math.isclose(correct / len(ds), entry.metrics["top1"], rel_tol=1e-6)
+
+
+REAL = ["cifar_resnet20_gaussian_noise", "cifar_resnet20_defocus_blur"]
+
+
+def test_real_entries_share_the_shipped_base_and_photos():
+    from lava_vision.zoo.portable import package_dir
+
+    index = zoo.read_index(ROOT)["entries"]
+    assert set(REAL) <= set(index)
+    assert len({index[n]["base_model_revision"] for n in REAL}) == 1  # one base: the shipped ResNet-20
+    for name in REAL:
+        entry = zoo.load(name, root=ROOT)
+        root = Path(entry.config.data.root)
+        assert root.is_relative_to(package_dir() / "assets") and entry.record["split"] == "test"
+        assert entry.config.model.pretrained == "hub" and entry.classes[0] == "airplane"
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_entry_top1_by_hand(name):
+    """Top-1 recounted outside the dataset code: the shipped JPEGs read with PIL, corrupted as the
+    entry's config says (photo k of the sorted listing seeded by (corruption_seed, k)), normalised
+    with ImageNet's mean / std by hand; the entry's predict() on one photo agrees."""
+    import numpy as np
+    from PIL import Image
+
+    from lava_vision.data.corruptions import corrupt
+
+    entry = zoo.load(name, root=ROOT)
+    data = entry.config.data
+    folder = Path(data.root) / "test"
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    files = [(f, label) for label, c in enumerate(classes) for f in sorted((folder / c).glob("*.jpg"))]
+    assert len(files) == 1000
+    images = np.stack([corrupt(np.asarray(Image.open(f).convert("RGB")), data.corruption, data.severity,
+                               data.corruption_seed, k) for k, (f, _) in enumerate(files)])
+    x = (images / 255.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    x = torch.from_numpy(x.transpose(0, 3, 1, 2)).float()
+    with torch.no_grad():
+        pred = torch.cat([entry.model(x[i:i + 250]) for i in range(0, 1000, 250)]).argmax(1)
+    labels = torch.tensor([label for _, label in files])
+    assert math.isclose(float((pred == labels).float().mean()), entry.metrics["top1"], rel_tol=1e-6)
+    result = entry.predict(images[123])
+    assert classes.index(result.label) == int(pred[123])

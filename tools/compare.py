@@ -24,11 +24,13 @@ def main() -> None:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="finished run folders")
     p.add_argument("--metric", help="metric for the plot (default: the runs' eval.main_metric)")
     p.add_argument("--metrics", help="comma-separated metric columns of the table (default: every metric)")
+    p.add_argument("--split", help="compare the runs' eval_<SPLIT>.json (tools/eval.py --split SPLIT on the "
+                   "selected checkpoint) instead of their final evaluation, e.g. --split test")
     p.add_argument("--out", default="comparison", help="output folder (default: ./comparison)")
     args = p.parse_args()
     from lava_vision.analysis.compare import markdown_table, summarize_run, write_comparison
 
-    runs = [summarize_run(r) for r in args.runs]
+    runs = [summarize_run(r, args.split) for r in args.runs]
     columns = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
     paths = write_comparison(runs, Path(args.out), args.metric, columns)
     print(markdown_table(runs, columns))

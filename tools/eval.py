@@ -13,7 +13,7 @@ EXAMPLES = """\
   python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --split test   # the same from the recipe
   python tools/eval.py tasks/depth_nyu.py --adapter runs/depth_nyu --no-adapter   # before | after | delta
   python tools/eval.py tasks/depth_nyu.py --no-adapter --out base_metrics.json
-  python tools/eval.py --zoo quickstart                   # recorded | now | delta, for a zoo entry
+  python tools/eval.py --zoo quickstart                   # recorded | now | delta, for a zoo entry (its split)
   python tools/eval.py --zoo quickstart --no-adapter      # its base model | the entry
 
 It prints which checkpoint it scores (best/ or last/, chosen on which split) and how the task
@@ -54,6 +54,10 @@ def main() -> None:
     adapter_dir = find_adapter_dir(args.adapter) if args.adapter else None
     checkpoint, selection = describe_checkpoint(adapter_dir) if adapter_dir else (None, None)
     split = args.split or cfg.eval.split
+    if args.zoo and not args.split:  # reproduce the card: the split its metrics were recorded on
+        from lava_vision.zoo.index import get_entry, zoo_root
+
+        split = get_entry(args.zoo, zoo_root(args.zoo_root)).get("split") or split
     device = distributed_state().device
     opts = dict(split=split, batch_size=args.batch_size or cfg.eval.batch_size,
                 max_samples=cfg.eval.max_samples if args.max_samples is None else args.max_samples,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import _common
 
@@ -10,6 +11,9 @@ EXAMPLES = """\
   python tools/publish.py runs/quickstart --id quickstart --recipe tasks/quickstart.py
   python tools/publish.py runs/depth_synthetic --id depth-synthetic --recipe tasks/depth_synthetic.py --quick-samples 16
   python tools/publish.py runs/sdxl --id sdxl-icons --reuse-eval --train-command "accelerate launch ..."
+  python tools/publish.py runs/study_real/gaussian_noise_new__seed0 --id cifar_resnet20_gaussian_noise \
+      --recipe tasks/cifar_resnet20_noise.py --split test \
+      --eval-data data.root=lava_vision/assets/cifar10_report_photos "data.split_sizes=[]"
 
 The adapter is the run's best/ (else last/). The run must have been evaluated (the trainer's final
 evaluation, or tools/eval.py --adapter RUN); by default the staged entry is evaluated again and must
@@ -30,6 +34,12 @@ def main() -> None:
                    help="also record the metrics on the first N samples (for fast reproduction tests)")
     p.add_argument("--split", help="report this split's evaluation, written by tools/eval.py --split SPLIT (e.g. "
                    "test for a best/ chosen on val); default: the run's own evaluation")
+    p.add_argument("--eval-data", nargs="+", default=[], metavar="data.KEY=VALUE",
+                   help="where the entry's evaluation data lives when not where the run trained (e.g. photos "
+                   "shipped with the package): stored in the entry's config; evaluate with tools/eval.py --set "
+                   "the same values first")
+    p.add_argument("--notes", metavar="FILE", help="Markdown file for the card's Data section: where the data "
+                   "comes from, its licence, how the evaluation split was made")
     p.add_argument("--license", default="apache-2.0", help="license of the adapter (default apache-2.0)")
     _common.add_zoo_root(p, task_module=False)
     args = p.parse_args()
@@ -40,7 +50,8 @@ def main() -> None:
 
     final = publish(args.run_dir, args.id, root=args.zoo_root, force=args.force, reuse_eval=args.reuse_eval,
                     recipe=args.recipe, train_command=args.train_command, license=args.license,
-                    quick_samples=args.quick_samples, split=args.split)
+                    quick_samples=args.quick_samples, split=args.split,
+                    eval_data=args.eval_data, notes=Path(args.notes).read_text() if args.notes else "")
     print(zoo.format_table([r for r in zoo.list(args.zoo_root) if r["name"] == args.id]))
     print(f"published {final}")
 

@@ -16,7 +16,9 @@ Each grid point trains into <output.root>/<name>__<key><value>_..., e.g. quickst
 point that already finished with the same resolved config is reused, an interrupted one resumed, a
 folder of another config moved aside to <name>.replaced-<time>. At the end the finished points are
 compared into <output.root>/<name>_sweep/: comparison.md, comparison.csv, metric_vs_params.png and
-sweep.png (the metric against the first --sweep key, one line per value of the other keys)."""
+sweep.png (the metric against the first --sweep key, one line per value of the other keys). With
+--report-split test each point's best/ (chosen on eval.split) is then scored on the test split by
+tools/eval.py and the comparison shows those numbers."""
 
 
 def main() -> None:
@@ -26,10 +28,13 @@ def main() -> None:
     p.add_argument("--parallel", type=int, default=1, metavar="N",
                    help="1: one run after another in this process; N > 1: up to N tools/train.py processes")
     p.add_argument("--metric", help="metric to plot (default: the recipe's eval.main_metric)")
+    p.add_argument("--report-split", metavar="SPLIT",
+                   help="also score each point's best/ (chosen on eval.split) on SPLIT with tools/eval.py "
+                   "(<run>/eval_<SPLIT>.json) and compare on those numbers, e.g. --report-split test")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their overrides, train nothing")
     args = p.parse_args()
     from lava_vision.analysis.compare import markdown_table, summarize_run
-    from lava_vision.analysis.sweep import parse_sweep, plan_sweep, run_sweep, write_sweep_report
+    from lava_vision.analysis.sweep import parse_sweep, plan_sweep, report_sweep, run_sweep, write_sweep_report
 
     sweep = parse_sweep(args.sweep)
     runs = plan_sweep(args.recipe, sweep, args.set)
@@ -41,8 +46,11 @@ def main() -> None:
         return
     run_sweep(runs, args.recipe, args.parallel, train_tool=Path(__file__).with_name("train.py"),
               log_dir=out_dir / "logs")
-    paths = write_sweep_report(runs, sweep, out_dir, args.metric)
-    print(markdown_table([summarize_run(r.run_dir) for r in runs if r.status in ("done", "reused")]))
+    if args.report_split:
+        report_sweep(runs, args.recipe, args.report_split, args.parallel,
+                     eval_tool=Path(__file__).with_name("eval.py"), log_dir=out_dir / "logs")
+    paths = write_sweep_report(runs, sweep, out_dir, args.metric, args.report_split)
+    print(markdown_table([summarize_run(r.run_dir, args.report_split) for r in runs if r.status in ("done", "reused")]))
     print(f"wrote {', '.join(str(q) for q in paths)}")
     failed = [r for r in runs if r.status == "failed"]
     for r in failed:

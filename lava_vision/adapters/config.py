@@ -14,6 +14,7 @@ CONV_FACTORS = ("U", "V", "K")
 LINEAR_FACTORS = ("A", "B")
 CP_INITS = ("orthonormal", "unit", "normal")
 LORA_INITS = ("orthonormal", "unit", "normal", "kaiming_uniform")
+DEFAULT_SCALE = 2.0  # alpha=None means alpha = DEFAULT_SCALE * R: s = 2 at every rank (docs/studies-real-network.md)
 
 
 class AdapterConfigError(ValueError):
@@ -28,9 +29,11 @@ class AdapterConfig:
         flattens conv kernels to c_out x rest, no regulariser), ``full`` (train every weight) or
         ``frozen`` (train only ``modules_to_save``).
     rank / alpha: R and the scale numerator; s = alpha / R, or alpha / sqrt(R) with
-        ``scaling="rslora"``. ``alpha=None`` (default) means alpha = each layer's R, so s = 1 at any
-        rank and changing only the rank does not change the scale; rsLoRA needs an explicit alpha.
-    lam: strength of the column-orthogonal regulariser lam * ||F^T F - I||_F^2 (``lava`` only).
+        ``scaling="rslora"``. ``alpha=None`` (default) means alpha = 2 x each layer's R, so s = 2 at
+        any rank and changing only the rank does not change the scale; rsLoRA needs an explicit alpha.
+    lam: strength of the column-orthogonal regulariser lam * ||F^T F - I||_F^2 (``lava`` only);
+        default 0 (off): on a real network it never helped (docs/studies-real-network.md). The
+        paper's 0.1 on U comes with its init: ``AdapterConfig.paper()``.
     targets / excludes: patterns on qualified module names. A pattern is a glob (``*.attn.qkv``),
         a regex (``re:blocks\\.[0-3]\\..*``) or a layer type (``type:Conv2d``). Excludes win over
         targets. Every pattern must reach at least one adaptable layer, or injection is refused.
@@ -62,14 +65,16 @@ class AdapterConfig:
     init_lora_zero / init_lora: the same for the A / B factors of LoRA-form linears (both
         methods) and of method ``lora``'s flattened convs; ``kaiming_uniform`` is PEFT's default
         for A (U(+-1/sqrt(fan_in))). ``init_lora=None``: ``orthonormal`` for method ``lava``,
-        ``kaiming_uniform`` (PEFT's) for method ``lora``. None of these depend on ``lam``. See
-        docs/studies.md for the study behind the defaults.
+        ``kaiming_uniform`` (PEFT's) for method ``lora``. None of these depend on ``lam``.
+        Defaults (U = 0, the others ``normal``, lam = 0, s = 2) were decided on a real pretrained
+        CIFAR ResNet with real photos (docs/studies-real-network.md); the paper's setting (V = 0,
+        orthonormal, lam = 0.1 on U, s = 1) is ``AdapterConfig.paper()``.
     """
 
     method: str = "lava"
     rank: int = 8
     alpha: float | None = None
-    lam: float = 0.1
+    lam: float = 0.0
     scaling: str = "standard"
     targets: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
@@ -83,10 +88,21 @@ class AdapterConfig:
     factor_lr: dict[str, float] = field(default_factory=dict)
     dropout: float = 0.0
     rank_policy: str = "error"
-    init_cp_zero: str = "V"
-    init_cp: str = "orthonormal"
+    init_cp_zero: str = "U"
+    init_cp: str = "normal"
     init_lora_zero: str = "B"
     init_lora: str | None = None
+
+    @classmethod
+    def paper(cls, **fields) -> "AdapterConfig":
+        """The paper's setting: V = 0 with orthonormal U and K, the regulariser lam = 0.1 on U (A for
+        linears), and no scale (s = 1: alpha = R, also for each ``overrides`` entry that sets a
+        rank); ``fields`` set anything else (``rank``, ``preset`` ...) and may override these too."""
+        rank = fields.get("rank", cls.rank)
+        overrides = {p: ({"alpha": float(v["rank"]), **v} if isinstance(v, dict) and "rank" in v else v)
+                     for p, v in fields.pop("overrides", {}).items()}
+        paper = dict(init_cp_zero="V", init_cp="orthonormal", lam=0.1, alpha=float(as_rank(rank)))
+        return cls(**{**paper, "overrides": overrides, **fields})
 
     def validate(self) -> "AdapterConfig":
         """Raise AdapterConfigError naming the first bad field; return self."""
@@ -103,8 +119,8 @@ class AdapterConfig:
         if self.scaling not in SCALINGS:
             raise AdapterConfigError(f"adapter.scaling={self.scaling!r}: expected one of {SCALINGS}")
         if self.scaling == "rslora" and self.alpha is None:
-            raise AdapterConfigError("adapter.alpha=None (alpha = R) with adapter.scaling='rslora' would make "
-                                     "s = sqrt(R); set adapter.alpha explicitly")
+            raise AdapterConfigError(f"adapter.alpha=None (alpha = {DEFAULT_SCALE:g} R) with adapter.scaling='rslora' "
+                                     f"would make s = {DEFAULT_SCALE:g} sqrt(R); set adapter.alpha explicitly")
         if self.conv_path not in CONV_PATHS:
             raise AdapterConfigError(f"adapter.conv_path={self.conv_path!r}: expected one of {CONV_PATHS}")
         for name in self.regularize_conv:

@@ -17,7 +17,7 @@ from torch import nn
 
 from .adapter_set import MERGED_ATTR, adapter_slots, members, swap_modules
 from .base import DEFAULT_NAME, AdapterLayer
-from .config import AdapterConfig, AdapterConfigError, parse_fused
+from .config import DEFAULT_SCALE, AdapterConfig, AdapterConfigError, parse_fused
 from .conv_cp import conv_modes
 from .fingerprint import fingerprint
 from .norms import frozen_norms, keep_eval
@@ -202,8 +202,8 @@ def plan(model: nn.Module, config: AdapterConfig) -> Plan:
                                          f"(at most {limit}); lower it with adapter.overrides, or set "
                                          "adapter.rank_policy='clamp'")
             clamped_from, s.rank = s.rank, limit
-        if s.alpha is None:  # default: alpha = R (the layer's rank, after any clamp), s = 1 at every rank
-            s.alpha = float(s.rank)
+        if s.alpha is None:  # default: alpha = 2 R (the layer's rank, after any clamp), s = 2 at every rank
+            s.alpha = DEFAULT_SCALE * s.rank
         count, kind = _count_params(layer, s, cfg.method)
         lam = s.lam if cfg.method == "lava" else 0.0  # method lora has no regulariser
         result.rows.append(PlanRow(n, type(layer).__name__, kind, s.rank, s.alpha, lam, count,

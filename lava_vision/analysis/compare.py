@@ -61,13 +61,22 @@ def _median(records: list[dict], key: str) -> float:
     return statistics.median(values) if values else math.nan
 
 
-def summarize_run(run_dir: str | Path) -> RunSummary:
-    """Read one finished run folder; a missing ``metrics.json`` (unfinished run) is an error."""
+def summarize_run(run_dir: str | Path, split: str | None = None) -> RunSummary:
+    """Read one finished run folder; a missing ``metrics.json`` (unfinished run) is an error.
+    ``split``: the metrics ``tools/eval.py --split <split>`` wrote to ``eval_<split>.json`` (its
+    checkpoint's score on a report split) instead of the final evaluation on ``eval.split``."""
     from ..train.checkpoint import find_adapter_dir
 
     run = Path(run_dir)
     cfg = _read_json(run / "config.json", "not a run folder: the trainer writes config.json")
     metrics = _read_json(run / "metrics.json", "the run has no final evaluation; did it finish?")
+    if split is not None:
+        report = _read_json(run / f"eval_{split}.json", f"score it: tools/eval.py RECIPE --adapter {run} --split {split}")
+        if "after" not in report or report.get("split") != split:
+            raise ValueError(f"{run / f'eval_{split}.json'}: holds no adapter score on split {split!r}")
+        if (report.get("selection") or {}).get("split") == split:
+            raise ValueError(f"{run}: its checkpoint was chosen on {split!r}; its {split!r} numbers are optimistic")
+        metrics = {**report["after"], "step": metrics.get("step", 0)}
     doc = read_adapter_config(find_adapter_dir(run))
     adapter = doc["adapter_config"]
     records = _train_records(run / "log.jsonl")

@@ -176,23 +176,32 @@ def _train_here(run: SweepRun) -> None:
 
 def _train_processes(todo: list[SweepRun], recipe: str | os.PathLike, parallel: int, train_tool: Path,
                      log_dir: Path) -> None:
+    jobs = []
+    for run in todo:
+        cmd = [sys.executable, str(train_tool), str(recipe), "--set", *run.overrides]
+        if _state(run) == "resume":
+            cmd.append("--resume")
+        jobs.append((run, cmd, log_dir / f"{run.config.output.name}.txt"))
+    _run_processes(jobs, parallel, log_dir)
+
+
+def _run_processes(jobs: list[tuple[SweepRun, list[str], Path]], parallel: int, log_dir: Path) -> None:
+    """Run each job's command, up to ``parallel`` at a time (round-robin over the visible GPUs);
+    a job's ``status`` becomes done or failed (with the last line of its log)."""
     import torch
 
     log_dir.mkdir(parents=True, exist_ok=True)
     gpus = torch.cuda.device_count()
-    queue, active = list(todo), []
+    queue, active = list(jobs), []
     slot = 0
     while queue or active:
         while queue and len(active) < parallel:
-            run = queue.pop(0)
-            cmd = [sys.executable, str(train_tool), str(recipe), "--set", *run.overrides]
-            if _state(run) == "resume":
-                cmd.append("--resume")
+            run, cmd, log_path = queue.pop(0)
             env = dict(os.environ)
             if gpus > 1:
                 env["CUDA_VISIBLE_DEVICES"] = str(slot % gpus)
             slot += 1
-            log = open(log_dir / f"{run.config.output.name}.txt", "w")
+            log = open(log_path, "w")
             print(f"[sweep] start {run.config.output.name} (log: {log.name})", flush=True)
             active.append((run, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
         time.sleep(0.2)
@@ -210,17 +219,52 @@ def _train_processes(todo: list[SweepRun], recipe: str | os.PathLike, parallel: 
             print(f"[sweep] {run.status} {run.config.output.name}", flush=True)
 
 
+def report_sweep(runs: list[SweepRun], recipe: str | os.PathLike, split: str, parallel: int, eval_tool: Path,
+                 log_dir: Path) -> list[SweepRun]:
+    """Score every finished point's selected checkpoint (``best/``, chosen on ``eval.split``) on the
+    report ``split`` with ``tools/eval.py``, which writes ``<run>/eval_<split>.json``; points that
+    already hold that file for their checkpoint are skipped. A point chosen on ``split`` itself is
+    refused (its numbers would be optimistic)."""
+    jobs = []
+    for run in runs:
+        if run.status not in ("done", "reused"):
+            continue
+        if run.config.eval.split == split:
+            raise ValueError(f"--report-split {split}: {run.config.output.name} selects best/ on {split!r}; "
+                             "report a split it was not chosen on")
+        if _report_is_current(run.run_dir, split):
+            continue
+        cmd = [sys.executable, str(eval_tool), str(recipe), "--set", *run.overrides, "--adapter", str(run.run_dir),
+               "--split", split]
+        jobs.append((run, cmd, log_dir / f"{run.config.output.name}.eval_{split}.txt"))
+    _run_processes(jobs, parallel, log_dir)
+    return runs
+
+
+def _report_is_current(run_dir: Path, split: str) -> bool:
+    """``eval_<split>.json`` exists and scored the run's current ``best/`` (or ``last/``) step."""
+    from ..train.checkpoint import find_adapter_dir
+    from ..train.protocol import describe_checkpoint
+
+    path = run_dir / f"eval_{split}.json"
+    if not path.is_file():
+        return False
+    doc = json.loads(path.read_text())
+    return doc.get("selection") == describe_checkpoint(find_adapter_dir(run_dir))[1] and "after" in doc
+
+
 def write_sweep_report(runs: Sequence[SweepRun], sweep: dict[str, list[str]], out_dir: Path,
-                       metric: str | None = None) -> list[Path]:
+                       metric: str | None = None, split: str | None = None) -> list[Path]:
     """The comparison of the finished points (``comparison.md/.csv``, ``metric_vs_params.png``) and
-    ``sweep.png``: the metric against the first swept key, one line per value of the others."""
+    ``sweep.png``: the metric against the first swept key, one line per value of the others.
+    ``split``: the metrics of ``report_sweep`` on that split instead of the final evaluation."""
     from .compare import main_metric_of, summarize_run, write_comparison
     from .plots import plot_sweep
 
     finished = [r for r in runs if r.status in ("done", "reused")]
     if not finished:
         raise RuntimeError("no sweep point finished: " + "; ".join(f"{r.config.output.name}: {r.error}" for r in runs))
-    summaries = [summarize_run(r.run_dir) for r in finished]
+    summaries = [summarize_run(r.run_dir, split) for r in finished]
     paths = write_comparison(summaries, out_dir, metric)
     name = main_metric_of(summaries, metric)
     x_key = next(iter(sweep))

@@ -56,10 +56,11 @@ def export_section(name: str, exports: dict[str, dict[str, str] | str]) -> str:
 
 
 def render_card(name: str, facts: dict, preprocess: str, extra_metrics: list[dict],
-                exports: dict[str, dict[str, str] | str] | None = None) -> str:
+                exports: dict[str, dict[str, str] | str] | None = None, notes: str = "") -> str:
     """The card text. ``facts`` holds every key of ``FIELDS`` (see ``publish.entry_facts``) and optionally
     ``scope`` (``publish.data_scope``: what the entry does not know, shown under the dataset line);
-    ``exports`` (``lava_vision.export.export_coverage``) adds the "Use elsewhere" section."""
+    ``exports`` (``lava_vision.export.export_coverage``) adds the "Use elsewhere" section; ``notes``
+    (Markdown: where the data comes from, its licence, how the split was made) a "Data" section."""
     missing = [k for k in FIELDS if k not in facts]
     if missing:
         raise ZooError(f"model card of {name!r}: missing facts {missing}")
@@ -81,7 +82,7 @@ model `{facts['base_model_id']}` (base weights digest `{facts['base_model_revisi
 {facts['trainable_params']:,} parameters, {facts['trainable_percent']:.3f}% of the base's {facts['base_params']:,}.
 
 Dataset: `{facts['dataset']}`, evaluated on split `{facts['split']}` ({samples} samples).
-{"" if not facts.get("scope") else chr(10) + "**Scope:** " + facts["scope"] + chr(10)}
+{"" if not facts.get("scope") else chr(10) + "**Scope:** " + facts["scope"] + chr(10)}{"" if not notes.strip() else chr(10) + "## Data" + chr(10) + chr(10) + notes.strip() + chr(10)}
 ## Metrics
 
 | metric | value |

@@ -116,9 +116,9 @@ GENERATED_SOURCES = ("procedural", "synthetic")  # drawn by code: no root folder
 
 def describe_data(data_section: dict) -> str:
     main = data_section.get("source") or data_section.get("root") or "?"
-    keys = ("domain", "synthetic_eval") if main in GENERATED_SOURCES else ("root",)
-    extra = [f"{k}={data_section[k]}" for k in keys
-             if data_section.get(k) not in (None, "") and data_section[k] != main]
+    keys = ("domain", "synthetic_eval") if main in GENERATED_SOURCES else ("root", "corruption", "severity")
+    extra = [f"{k}={data_section[k]}" for k in keys if data_section.get(k) not in (None, "") and data_section[k] != main
+             and not (k == "severity" and not data_section.get("corruption"))]
     return f"{main} ({', '.join(extra)})" if extra else str(main)
 
 
@@ -140,13 +140,19 @@ def _close(a: float, b: float) -> bool:
 
 def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | None = None, force: bool = False,
             reuse_eval: bool = False, recipe: str | None = None, train_command: str | None = None,
-            license: str = "apache-2.0", quick_samples: int = 0, split: str | None = None) -> Path:
+            license: str = "apache-2.0", quick_samples: int = 0, split: str | None = None,
+            eval_data: list[str] | tuple[str, ...] = (), notes: str = "") -> Path:
     """Publish ``run_dir``'s adapter (``best/``, else ``last/``) as zoo entry ``name``; return its folder.
 
     Refuses: a run without an evaluation, an existing entry without ``force``, re-evaluated
     metrics or a card that differ from the run's. ``quick_samples`` > 0 also records the metrics
     on the first N samples of the split (for fast reproduction tests). ``split``: report that
-    split's ``tools/eval.py`` evaluation (``run_evaluation``) instead of the run's own."""
+    split's ``tools/eval.py`` evaluation (``run_evaluation``) instead of the run's own.
+    ``eval_data``: ``data.KEY=VALUE`` overrides of the stored config: where the entry's evaluation
+    data lives when it is not where the run trained (e.g. photos shipped with the package). The
+    evaluation (``eval_<split>.json`` of tools/eval.py run with the same ``--set``) must be of that
+    data, and is re-run on it; the card's training command still rebuilds the run's own config.
+    ``notes``: Markdown for the card's "Data" section (provenance and licence of the data)."""
     from ..train.build import distributed_state, resolve_precision
     from ..train.checkpoint import find_adapter_dir
     from ..train.evaluation import evaluate
@@ -157,9 +163,17 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
         raise ZooError(f"{run_dir}: not a run folder (no {CONFIG_FILE})")
     run_cfg = json.loads((run_dir / CONFIG_FILE).read_text())
     cfg = RunConfig.from_dict(run_cfg)
+    command = train_command or training_command(cfg, recipe)
+    if eval_data:
+        from ..train.recipe import apply_overrides
+
+        bad = [item for item in eval_data if not item.strip().startswith("data.")]
+        if bad:
+            raise ZooError(f"eval_data {bad}: only data.* keys may differ from the run's config")
+        cfg = apply_overrides(cfg, list(eval_data))
+        run_cfg = _plain(cfg.to_dict())
     adapter_dir = find_adapter_dir(run_dir)
     record = run_evaluation(run_dir, adapter_dir, cfg, split)
-    command = train_command or training_command(cfg, recipe)
     portable = to_portable(run_cfg)
     foreign = foreign_paths(portable)
     if foreign:
@@ -213,7 +227,8 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
                  "metrics": metrics, "source": record["source"], "reproduced_at_publish": not reuse_eval,
                  "subsets": subsets}, indent=2) + "\n")
             card = render_card(name, facts, preprocess.describe() if preprocess else
-                               f"none described by the {cfg.task} task", subsets, exports=export_coverage(model))
+                               f"none described by the {cfg.task} task", subsets, exports=export_coverage(model),
+                               notes=notes)
             (tmp / CARD_FILE).write_text(card)
             check_card_metrics((tmp / CARD_FILE).read_text(), metrics, f"{tmp / CARD_FILE}")
             entry = {k: v for k, v in facts.items() if k not in ("library_name", "tags", "citation", "scope")}

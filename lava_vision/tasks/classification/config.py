@@ -13,12 +13,14 @@ class ClassificationModelConfig:
 
     library: ``timm`` (any ``timm.create_model`` name), ``torchvision`` (``alexnet``, ``vgg11``,
         ``googlenet``, ``resnet18``, ``resnet34``, ``convnext_tiny`` ...) or ``lava_vision``
-        (``quicknet``, the small CNN of the offline quickstart).
+        (``quicknet``, the small CNN of the offline quickstart; ``cifar_resnet20`` / ``32`` / ``44`` /
+        ``56``, He et al.'s CIFAR ResNets, see ``cifar_resnet.py``).
     pretrained: ``"hub"`` (the library's default weights: timm / torchvision download them, for
         QuickNet it is the committed ``lava_vision/assets/quicknet_shapes.safetensors``),
         a local file path (timm: its own checkpoint format via ``pretrained_cfg_overlay``;
         torchvision: an official state dict, ``.pth`` read with ``weights_only=True`` or
-        ``.safetensors``; quicknet: a safetensors file) or ``"none"``. ``"none"`` builds a
+        ``.safetensors``; quicknet: a safetensors file; cifar_resnet*: the published ``.th``
+        format, ``{"state_dict": {"module.<key>": ...}}``, or safetensors, loaded strictly) or ``"none"``. ``"none"`` builds a
         randomly initialised network and is meant only for explicit toy runs and tests: it is
         never chosen for you, and a missing file is an error, never a silent random init.
     num_classes: classes of the task. When it differs from the checkpoint's, the classifier is
@@ -41,8 +43,20 @@ class ClassificationDataConfig:
     """Where images come from.
 
     source: ``cifar10`` / ``cifar100`` (official python layout under ``root``), ``imagefolder``
-        (``root/<split>/<class>/<image>``) or ``procedural`` (shapes drawn by
-        ``lava_vision.data.procedural``; no files).
+        (``root/<split>/<class>/<image>``; or one folder ``root/<class>/<image>`` with
+        ``split_sizes``) or ``procedural`` (shapes drawn by ``lava_vision.data.procedural``; no files).
+    split_sizes: ``imagefolder`` from ONE class folder: ``(train, val, test)`` image counts of
+        fixed, disjoint, stratified parts (``lava_vision.data.class_folders.stratified_parts``,
+        seeded by ``split_seed``, never by the run's seed: the parts stay put across runs and seeds;
+        test and val are cut first, so a smaller train part leaves them unchanged). Empty: the
+        ``root/<split>/<class>`` layout.
+    corruption / severity / corruption_seed: ``imagefolder`` photos corrupted by a CIFAR-10-C
+        corruption (``lava_vision.data.corruptions.CORRUPTIONS``, severity 1..5) before the
+        transform, each photo's randomness seeded by (corruption_seed, its index in the folder).
+        Empty: clean photos.
+    cache_images: ``imagefolder`` keeps each decoded (and corrupted) photo in memory after its first
+        read (per dataset and worker process): for small photos (a CIFAR JPEG is 3 KB decoded), not
+        for folders of camera photos.
     domain / train_size / val_size / seed / image_size: the procedural distribution only
         (``domain`` is one of ``procedural.DOMAINS``: ``source`` or ``target``).
     hflip: random horizontal flips for training.
@@ -59,6 +73,12 @@ class ClassificationDataConfig:
     seed: int = 0
     image_size: int = 32
     cifar_val_size: int = 5000
+    split_sizes: tuple[int, ...] = ()
+    split_seed: int = 0
+    corruption: str = ""
+    severity: int = 5
+    corruption_seed: int = 0
+    cache_images: bool = False
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Datasets of the classification task: arrays (CIFAR, procedural) or an ImageFolder tree,
+"""Datasets of the classification task: arrays (CIFAR, procedural) or class folders,
 with albumentations transforms. Samples are ``{"image": 3 x S x S float, "label": int, "id": str}``."""
 from __future__ import annotations
 
@@ -50,28 +50,61 @@ class ArrayDataset(Dataset):
 
 
 class FolderDataset(Dataset):
-    """``root/<class>/<image>`` through torchvision's ImageFolder (classes sorted by name)."""
+    """Images of ``root/<class>/<image>`` (classes sorted by name): all of them, or the ``indices``
+    of the folder's sorted listing (a stratified part). With ``corruption`` (name, severity, seed)
+    each photo is corrupted before the transform, seeded by its index in the whole listing, so a
+    photo looks the same in every split and run."""
 
-    def __init__(self, root: Path, transform: Callable):
-        from torchvision.datasets import ImageFolder
+    def __init__(self, root: Path, transform: Callable, indices: np.ndarray | None = None,
+                 corruption: tuple[str, int, int] | None = None, cache: bool = False):
+        from ...data.class_folders import list_class_folder
 
-        if not root.is_dir():
-            raise FileNotFoundError(f"imagefolder: expected folder {root} with one sub-folder per class")
-        self.folder = ImageFolder(str(root), loader=_read_rgb)
-        self.classes, self.transform, self.root = self.folder.classes, transform, root
+        paths, labels, self.classes = list_class_folder(root)
+        self.index = np.arange(len(paths)) if indices is None else np.asarray(indices)
+        self.paths, self.labels, self.root = paths, labels, root
+        self.transform, self.corruption = transform, corruption
+        self.cache: dict[int, np.ndarray] | None = {} if cache else None  # decoded (and corrupted) photos
 
     def __len__(self) -> int:
-        return len(self.folder)
+        return len(self.index)
 
     def __getitem__(self, i: int) -> dict:
-        image, label = self.folder[i]
-        path = Path(self.folder.samples[i][0])
-        return {"image": self.transform(image=image)["image"], "label": label,
-                "id": str(path.relative_to(self.root).with_suffix(""))}
+        from ...data.corruptions import corrupt
+
+        k = int(self.index[i])
+        image = self.cache.get(k) if self.cache is not None else None
+        if image is None:
+            image = read_rgb(self.paths[k])  # a truncated or unreadable file raises naming it
+            if self.corruption:
+                name, severity, seed = self.corruption
+                image = corrupt(image, name, severity, seed, k)
+            if self.cache is not None:
+                self.cache[k] = image
+        return {"image": self.transform(image=image)["image"], "label": int(self.labels[k]),
+                "id": str(self.paths[k].relative_to(self.root).with_suffix(""))}
 
 
-def _read_rgb(path: str) -> np.ndarray:
-    return read_rgb(path)  # a truncated or unreadable file raises naming it
+def folder_dataset(data_cfg: ClassificationDataConfig, split: str, transform: Callable) -> FolderDataset:
+    """``imagefolder``: ``root/<split>/<class>`` or, with ``data.split_sizes``, the ``split`` part of
+    the single folder ``root/<class>`` (fixed stratified hold-outs seeded by ``data.split_seed``)."""
+    from ...data.corruptions import check_corruption
+
+    corruption = None
+    if data_cfg.corruption:
+        check_corruption(data_cfg.corruption, data_cfg.severity)
+        corruption = (data_cfg.corruption, data_cfg.severity, data_cfg.corruption_seed)
+    if not data_cfg.split_sizes:
+        return FolderDataset(Path(data_cfg.root) / split, transform, corruption=corruption,
+                             cache=data_cfg.cache_images)
+    from ...data.class_folders import list_class_folder, stratified_parts
+
+    sizes = dict(zip(("train", "val", "test"), data_cfg.split_sizes))
+    if len(data_cfg.split_sizes) != 3 or split not in sizes:
+        raise ValueError(f"data.split_sizes={data_cfg.split_sizes!r}: expected (train, val, test) sizes; "
+                         f"split {split!r} is not one of them")
+    _, labels, _ = list_class_folder(data_cfg.root)
+    parts = stratified_parts(labels, sizes, data_cfg.split_seed)
+    return FolderDataset(Path(data_cfg.root), transform, parts[split], corruption, data_cfg.cache_images)
 
 
 def build_dataset(data_cfg: ClassificationDataConfig, model_cfg: ClassificationModelConfig,
@@ -91,13 +124,14 @@ def build_dataset(data_cfg: ClassificationDataConfig, model_cfg: ClassificationM
         images, labels = render_shapes(num, data_cfg.domain, split, data_cfg.seed, data_cfg.image_size)
         return ArrayDataset(images, labels, list(SHAPE_CLASSES), transform, f"{data_cfg.domain}_{split}")
     if data_cfg.source == "imagefolder":
-        return FolderDataset(Path(data_cfg.root) / split, transform)
+        return folder_dataset(data_cfg, split, transform)
     raise ValueError(f"data.source={data_cfg.source!r}: expected one of {SOURCES}")
 
 
 def class_names(data_cfg: ClassificationDataConfig, num_classes: int) -> list[str]:
     """Class names without reading the images (metrics may be built before any dataset): the
-    procedural shapes, CIFAR's meta file or the ImageFolder train sub-folders; indices otherwise."""
+    procedural shapes, CIFAR's meta file or the class sub-folders (of the single folder, else of the
+    first of train/, val/, test/ that exists); indices otherwise."""
     try:
         if data_cfg.source == "procedural":
             from ...data.procedural import SHAPE_CLASSES
@@ -108,7 +142,11 @@ def class_names(data_cfg: ClassificationDataConfig, num_classes: int) -> list[st
 
             names = read_class_names(data_cfg.root, data_cfg.source)
         elif data_cfg.source == "imagefolder":
-            names = sorted(p.name for p in (Path(data_cfg.root) / "train").iterdir() if p.is_dir())
+            from ...data.class_folders import list_class_folder
+
+            roots = [Path(data_cfg.root)] if data_cfg.split_sizes else \
+                [Path(data_cfg.root) / s for s in ("train", "val", "test") if (Path(data_cfg.root) / s).is_dir()]
+            names = list_class_folder(roots[0])[2] if roots else []
         else:
             names = []
     except FileNotFoundError:

@@ -132,14 +132,23 @@ def _timm(cfg: ClassificationModelConfig) -> nn.Module:
 
 
 def _lava_vision(cfg: ClassificationModelConfig) -> nn.Module:
+    from .cifar_resnet import ASSETS, DEPTHS, build_cifar_resnet, load_cifar_resnet
     from .quicknet import ASSET, QuickNet, load_quicknet
 
-    if cfg.name != "quicknet":
-        raise ValueError(f"model.name={cfg.name!r}: library lava_vision has only 'quicknet'")
-    if cfg.pretrained == "none":
-        return QuickNet(num_classes=cfg.num_classes)
-    model = load_quicknet(ASSET if cfg.pretrained == "hub" else cfg.pretrained)
-    if model.fc.out_features != cfg.num_classes:
+    if cfg.name in DEPTHS:
+        if cfg.pretrained == "none":
+            return build_cifar_resnet(cfg.name, cfg.num_classes)
+        if cfg.pretrained == "hub" and cfg.name not in ASSETS:
+            raise FileNotFoundError(f"model.pretrained='hub': the package ships weights only for {sorted(ASSETS)}; "
+                                    f"set model.pretrained to a {cfg.name} checkpoint file (.th or .safetensors)")
+        model = load_cifar_resnet(cfg.name, ASSETS[cfg.name] if cfg.pretrained == "hub" else cfg.pretrained)
+    elif cfg.name == "quicknet":
+        if cfg.pretrained == "none":
+            return QuickNet(num_classes=cfg.num_classes)
+        model = load_quicknet(ASSET if cfg.pretrained == "hub" else cfg.pretrained)
+    else:
+        raise ValueError(f"model.name={cfg.name!r}: library lava_vision has 'quicknet' and {sorted(DEPTHS)}")
+    if model.get_submodule(head_name(model)).out_features != cfg.num_classes:
         replace_head(model, cfg.num_classes)
     return model
 
