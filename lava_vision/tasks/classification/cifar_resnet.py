@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .weights import read_state_dict
+
 DEPTHS = {"cifar_resnet20": 3, "cifar_resnet32": 5, "cifar_resnet44": 7, "cifar_resnet56": 9}
 ASSETS = {"cifar_resnet20": Path(__file__).resolve().parents[2] / "assets" / "cifar_resnet20.safetensors"}
 
@@ -73,8 +75,6 @@ def read_published_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict of ``path``: safetensors, or a ``torch.save`` file read with
     ``weights_only=True`` whose tensors may sit under ``"state_dict"`` and carry DataParallel's
     ``module.`` prefix (both removed)."""
-    from .models import read_state_dict
-
     state = read_state_dict(Path(path))
     return {k.removeprefix("module."): v for k, v in state.items()}
 
