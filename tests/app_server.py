@@ -1,5 +1,6 @@
 """The app of tools/app.py running for tests (tests/conftest.py makes one per session): a folder
-with a copy of the zoo plus an index entry whose folder is missing ("ghost") and two tiny entries
+with a copy of the zoo plus an index entry whose folder is missing ("ghost"), a copy of quickstart
+("quickstart_copy": same base, its own head, so not mixable with quickstart), and two tiny entries
 on one base that can be mixed (``SHARED``: "mix_a", "mix_b", published by the real publish code
 from 3-step quickstart runs that train no head of their own), a runs folder with
 tiny segmentation and text-to-image runs (random adapters, no training), and the server on a free
@@ -66,6 +67,10 @@ def make_app_folder(d: Path) -> tuple[Path, Path, Path]:
     shutil.copytree(ROOT / "zoo", d / "zoo")
     index = json.loads((d / "zoo" / "index.json").read_text())
     index["entries"]["ghost"] = dict(index["entries"]["quickstart"])
+    index["entries"]["ghost"]["base_model_revision"] = "weights-sha256:" + "0" * 64  # not grouped with quickstart
+    # a second entry on quickstart's base that also trains its own head: listed with it, never mixed
+    shutil.copytree(d / "zoo" / "quickstart", d / "zoo" / "quickstart_copy")
+    index["entries"]["quickstart_copy"] = dict(index["entries"]["quickstart"])
     (d / "zoo" / "index.json").write_text(json.dumps(index))
     publish_shared(d / "zoo", d / "shared_runs")
     for sub in ("cwd", "tmp"):

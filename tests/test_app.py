@@ -252,3 +252,21 @@ def test_shared_base_shows_each_adapter_alone_and_the_mix(client, app_setup, tmp
     for n in (a, b):  # three different models: the mix is neither adapter alone, nor is either the base
         assert np.abs(mix - alone[n]).max() > 1e-3 and np.abs(base - alone[n]).max() > 1e-3, n
     assert not out["cls_alone_2"] and not out["files_alone_2"]  # slots beyond the two entries stay empty
+
+
+def test_shared_base_that_cannot_mix_still_shows_each_alone(client, tmp_path):
+    """quickstart and its copy each train their own head: each is shown alone (as quickstart loaded
+    by itself predicts), the mix is refused naming the module, and nothing is shown for it."""
+    from lava_vision import zoo
+
+    rgb = (np.random.default_rng(5).random((36, 36, 3)) * 255).astype(np.uint8)
+    write_rgb(tmp_path / "y.png", rgb)
+    out = app_predict(client, "shared:quickstart+quickstart_copy", tmp_path / "y.png", weights=(0.5, 0.5))
+    assert out["status"].startswith("quickstart + quickstart_copy: base | quickstart | quickstart_copy done; no mix:")
+    assert "'fc'" in out["status"]
+    alone = zoo.load("quickstart", root=ROOT / "zoo")
+    want = alone.predict(rgb).probs
+    for i in range(2):
+        shown = probabilities(out[f"cls_alone_{i}"])
+        np.testing.assert_allclose([shown[c] for c in alone.classes], want, rtol=0, atol=1e-6)
+    assert not out["cls_adapted"] and not out["files_adapted"]

@@ -61,14 +61,17 @@ class Loaded:
     lock: threading.Lock = field(default_factory=threading.Lock)  # a mix is set on the shared model, then run
 
 
-def predict_columns(loaded: Loaded, item: Any, seed: int, weights: dict[str, float] | None = None) -> dict[str, Any]:
-    """The results shown left to right: ``{"base", "adapted"}`` for an entry or run; for a shared
-    base ``"base"``, ``"alone:<entry>"`` per member (``ZooModel.predict(adapter=entry)``), and
-    ``"adapted"``, the mix ``weights`` ({entry: weight}, ``adapters.set_adapter``; default 1 each)."""
+def predict_columns(loaded: Loaded, item: Any, seed: int, weights: dict[str, float] | None = None
+                    ) -> tuple[dict[str, Any], str]:
+    """``(results, note)``: the results shown left to right, ``{"base", "adapted"}`` for an entry or
+    run; for a shared base ``"base"``, ``"alone:<entry>"`` per member (``ZooModel.predict(adapter=
+    entry)``), and ``"adapted"``, the mix ``weights`` ({entry: weight}, ``adapters.set_adapter``;
+    default 1 each). A mix the adapters refuse (two saving the same module) is left out and
+    ``note`` says why (else "")."""
     out = {"base": loaded.base.predict(item, seed)}
     if not loaded.entries:
         out["adapted"] = loaded.adapted.predict(item, seed)
-        return out
+        return out, ""
     first = loaded.entries[0]
     mix = {e.name: float((weights or {}).get(e.name, 1.0)) for e in loaded.entries}
     with loaded.lock:
@@ -76,9 +79,9 @@ def predict_columns(loaded: Loaded, item: Any, seed: int, weights: dict[str, flo
             out[f"alone:{entry.name}"] = first.predict(item, seed, adapter=entry.name)
         try:
             out["adapted"] = first.predict(item, seed, adapter=mix)
-        except ValueError as e:  # e.g. two entries each saving their own head: not mixable
-            raise SourceError(f"cannot mix {loaded.source.name}: {e}") from e
-    return out
+        except ValueError as e:  # e.g. two entries each training their own head: shown alone only
+            return out, f"no mix: {e}"
+    return out, ""
 
 
 MAX_ADAPTERS = 4  # entries one shared-base choice mixes (the page has a slider and a column for each)

@@ -148,7 +148,7 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                     rgb, seed_int = read_upload(path), 0
                     item = rgb
                 progress(0.8, desc="predicting")
-                results = predict_columns(loaded, item, seed_int, dict(zip(loaded.source.members, strengths)))
+                results, note = predict_columns(loaded, item, seed_int, dict(zip(loaded.source.members, strengths)))
                 out = new_output_dir(outputs_root)
                 files = {col: [str(p) for p in write_outputs(r, rgb, out / f"column-{i}")]
                          for i, (col, r) in enumerate(results.items())}
@@ -164,10 +164,11 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                        "adapted": ("mix" if mixed else "adapted", adapted)}
             slot_of.update({col: (col.split(":", 1)[1], alone[i])
                             for i, col in enumerate(c for c in results if c.startswith("alone:"))})
-            order = ["base", *(c for c in results if c.startswith("alone:")), "adapted"]
+            order = list(results)  # base, each alone, adapted (the mix; absent when refused)
             titles = " | ".join(slot_of[c][0] for c in order)
-            shown = {**empty, message: status(f"{loaded.source.name}: {titles} done"), preview: rgb}
-            kind = view_of(results["adapted"])  # by result type: a task of one's own is shown like the built-in one
+            said = f"{loaded.source.name}: {titles} done" + (f"; {note}" if note else "")
+            shown = {**empty, message: status(said), preview: rgb}
+            kind = view_of(results[order[-1]])  # by result type: a task of one's own is shown like the built-in one
             shown.update({g: gr.update(visible=t == kind) for g, t in zip(groups, TASK_GROUPS)})
             for col in order:
                 title, (cls_c, seg_c, gen_c, files_c) = slot_of[col]
