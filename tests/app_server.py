@@ -81,10 +81,9 @@ def make_app_folder(d: Path) -> tuple[Path, Path, Path]:
 def publish_shared(zoo_root: Path, runs: Path) -> None:
     """``SHARED`` in ``zoo_root``: two tiny quickstart runs (seeds 0, 1) published as zoo entries.
     They adapt the layers only (no ``modules_to_save``), so their adapters can be mixed."""
-    from test_zoo_shared import RECIPE, tiny_config
-
     from lava_vision.train import train
     from lava_vision.zoo.publish import publish
+    from test_zoo_shared import RECIPE, tiny_config
 
     for seed, name in enumerate(SHARED):
         cfg = tiny_config(runs, seed)

@@ -18,9 +18,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
 from inprocess_tools import ROOT  # noqa: E402
 
-from test_predict import write_rgb  # noqa: E402
-
 from app_server import SHARED  # noqa: E402
+from test_predict import write_rgb  # noqa: E402
 
 
 def chromium_path() -> str | None:
