@@ -1,5 +1,8 @@
 """The app of tools/app.py running for tests (tests/conftest.py makes one per session): a folder
-with a copy of the zoo plus an index entry whose folder is missing ("ghost"), a runs folder with
+with a copy of the zoo plus an index entry whose folder is missing ("ghost"), a copy of quickstart
+("quickstart_copy": same base, its own head, so not mixable with quickstart), and two tiny entries
+on one base that can be mixed (``SHARED``: "mix_a", "mix_b", published by the real publish code
+from 3-step quickstart runs that train no head of their own), a runs folder with
 tiny segmentation and text-to-image runs (random adapters, no training), and the server on a free
 local port, started as a person starts it."""
 from __future__ import annotations
@@ -23,6 +26,7 @@ from inprocess_tools import ROOT  # noqa: E402
 from test_predict import randomly_adapted  # noqa: E402
 
 SEG_RECIPE = ROOT / "tasks" / "seg_synthetic.py"
+SHARED = ("mix_a", "mix_b")  # zoo entries sharing one base; the app lists them as one choice
 T2I_RECIPE = """\
 from lava_vision.adapters import AdapterConfig
 from lava_vision.tasks.text2image.config import T2IDataConfig, T2IMetricsConfig, T2IModelConfig
@@ -63,10 +67,28 @@ def make_app_folder(d: Path) -> tuple[Path, Path, Path]:
     shutil.copytree(ROOT / "zoo", d / "zoo")
     index = json.loads((d / "zoo" / "index.json").read_text())
     index["entries"]["ghost"] = dict(index["entries"]["quickstart"])
+    index["entries"]["ghost"]["base_model_revision"] = "weights-sha256:" + "0" * 64  # not grouped with quickstart
+    # a second entry on quickstart's base that also trains its own head: listed with it, never mixed
+    shutil.copytree(d / "zoo" / "quickstart", d / "zoo" / "quickstart_copy")
+    index["entries"]["quickstart_copy"] = dict(index["entries"]["quickstart"])
     (d / "zoo" / "index.json").write_text(json.dumps(index))
+    publish_shared(d / "zoo", d / "shared_runs")
     for sub in ("cwd", "tmp"):
         (d / sub).mkdir()
     return d, ckpt, recipe
+
+
+def publish_shared(zoo_root: Path, runs: Path) -> None:
+    """``SHARED`` in ``zoo_root``: two tiny quickstart runs (seeds 0, 1) published as zoo entries.
+    They adapt the layers only (no ``modules_to_save``), so their adapters can be mixed."""
+    from lava_vision.train import train
+    from lava_vision.zoo.publish import publish
+    from test_zoo_shared import RECIPE, tiny_config
+
+    for seed, name in enumerate(SHARED):
+        cfg = tiny_config(runs, seed)
+        cfg.adapter.modules_to_save = []
+        publish(train(cfg), name, root=zoo_root, recipe=str(RECIPE))
 
 
 def free_port() -> int:

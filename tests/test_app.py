@@ -1,7 +1,9 @@
 """tools/app.py as a person uses it, driven by ``gradio_client``: for every task its downloads must
 equal the files tools/predict.py writes for the same input, base and adapted, byte for byte or
-value for value; bad uploads get their message and the server goes on. The server (a copy of the
-zoo and tiny segmentation and text-to-image runs) comes from tests/app_server.py."""
+value for value; bad uploads get their message and the server goes on; two entries on one base
+show each adapter alone and their weighted mix as the adapter API computes them. The server (a
+copy of the zoo, two mixable tiny entries, tiny segmentation and text-to-image runs) comes from
+tests/app_server.py."""
 from __future__ import annotations
 
 import csv
@@ -18,7 +20,7 @@ from gradio_client import Client, handle_file
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
 from inprocess_tools import ROOT, run_tool  # noqa: E402
 
-from app_server import SEG_RECIPE  # noqa: E402
+from app_server import SEG_RECIPE, SHARED  # noqa: E402
 from test_predict import write_rgb  # noqa: E402
 
 torch.set_num_threads(1)  # the server runs single-threaded too: same reductions, identical numbers
@@ -45,14 +47,19 @@ def app_files(out: dict) -> dict[str, dict[str, Path]]:
     return {side: {Path(p).name: Path(p) for p in out[f"files_{side}"]} for side in ("base", "adapted")}
 
 
+MAX_ADAPTERS = 4  # lava_vision.app.sources.MAX_ADAPTERS: the page's slots for adapters shown alone
 # /predict's outputs as gradio_client returns them (the page's State is not part of the API)
 OUTPUTS = ("status", "preview", "cls_base", "cls_adapted", "depth_plot", "depth_row", "seg_base", "seg_adapted",
-           "seg_plot", "gen_base", "gen_adapted", "files_base", "files_adapted")
+           "seg_plot", "gen_base", "gen_adapted", "files_base", "files_adapted",
+           *(f"{kind}_alone_{i}" for kind in ("cls", "seg", "gen", "files") for i in range(MAX_ADAPTERS)))
 
 
 def app_predict(client: Client, key: str, path: Path | None = None, prompt: str = "", seed: int = 0,
-                ok: bool = True) -> dict:
-    out = client.predict(key, handle_file(str(path)) if path else None, prompt, seed, api_name="/predict")
+                ok: bool = True, weights: tuple[float, ...] = ()) -> dict:
+    """/predict; ``weights``: the strength sliders of a shared base (the rest stay 1)."""
+    strengths = list(weights) + [1.0] * (MAX_ADAPTERS - len(weights))
+    out = client.predict(key, handle_file(str(path)) if path else None, prompt, seed, *strengths,
+                         api_name="/predict")
     assert len(out) == len(OUTPUTS)
     out = dict(zip(OUTPUTS, out))
     assert ("Could not run" not in out["status"]) == ok, out["status"]
@@ -200,3 +207,66 @@ def test_cards_show_metrics_and_their_split(client):
     status, card, *_ = client.predict("zoo:depth_synthetic", api_name="/select")
     recorded = json.loads((ROOT / "zoo" / "depth_synthetic" / "metrics.json").read_text())
     assert f"Metrics on split **{recorded['split']}**" in card and f"| d1 | {recorded['metrics']['d1']:.4g} |" in card
+
+
+def probabilities(label: dict) -> dict[str, float]:
+    return {c["label"]: c["confidence"] for c in label["confidences"]}
+
+
+def test_shared_base_shows_each_adapter_alone_and_the_mix(client, app_setup, tmp_path):
+    """Each adapter alone equals ``ZooModel.predict(adapter=name)`` exactly, the mix (0.7, -0.3)
+    equals ``set_adapter(model, {a: 0.7, b: -0.3})`` on a separately loaded shared model, and
+    base equals that model with its adapters disabled."""
+    from lava_vision import zoo
+    from lava_vision.adapters import disable_adapters, set_adapter
+    from lava_vision.inference import Predictor
+
+    a, b = SHARED
+    key = f"shared:{a}+{b}"
+    status, card, *_ = client.predict(key, api_name="/select")
+    assert status.startswith(f"{a} + {b} is loaded") and f"- entries: `{a}, {b}`" in card
+    rgb = (np.random.default_rng(4).random((40, 40, 3)) * 255).astype(np.uint8)
+    write_rgb(tmp_path / "x.png", rgb)  # PNG: the app reads back exactly rgb
+    out = app_predict(client, key, tmp_path / "x.png", weights=(0.7, -0.3))
+    assert out["status"] == f"{a} + {b}: base | {a} | {b} | mix done"
+
+    shared = zoo.load([a, b], root=app_setup[0] / "zoo")
+    first = shared[0]
+    classes = first.classes
+
+    def as_shown(probs: np.ndarray) -> dict[str, float]:
+        return {c: float(p) for c, p in zip(classes, probs)}
+
+    alone = {n: first.predict(rgb, adapter=n).probs for n in (a, b)}
+    for i, n in enumerate((a, b)):
+        assert probabilities(out[f"cls_alone_{i}"]) == as_shown(alone[n]), n
+        assert [Path(p).name for p in out[f"files_alone_{i}"]] == ["predictions.csv"]
+    set_adapter(first.model, {a: 0.7, b: -0.3})
+    mix = Predictor(first.task, first.model, first.config).predict(rgb).probs
+    shown_mix = probabilities(out["cls_adapted"])
+    np.testing.assert_allclose([shown_mix[c] for c in classes], mix, rtol=0, atol=1e-6)
+    with disable_adapters(first.model):
+        base = Predictor(first.task, first.model, first.config).predict(rgb).probs
+    shown_base = probabilities(out["cls_base"])
+    np.testing.assert_allclose([shown_base[c] for c in classes], base, rtol=0, atol=1e-6)
+    for n in (a, b):  # three different models: the mix is neither adapter alone, nor is either the base
+        assert np.abs(mix - alone[n]).max() > 1e-3 and np.abs(base - alone[n]).max() > 1e-3, n
+    assert not out["cls_alone_2"] and not out["files_alone_2"]  # slots beyond the two entries stay empty
+
+
+def test_shared_base_that_cannot_mix_still_shows_each_alone(client, tmp_path):
+    """quickstart and its copy each train their own head: each is shown alone (as quickstart loaded
+    by itself predicts), the mix is refused naming the module, and nothing is shown for it."""
+    from lava_vision import zoo
+
+    rgb = (np.random.default_rng(5).random((36, 36, 3)) * 255).astype(np.uint8)
+    write_rgb(tmp_path / "y.png", rgb)
+    out = app_predict(client, "shared:quickstart+quickstart_copy", tmp_path / "y.png", weights=(0.5, 0.5))
+    assert out["status"].startswith("quickstart + quickstart_copy: base | quickstart | quickstart_copy done; no mix:")
+    assert "'fc'" in out["status"]
+    alone = zoo.load("quickstart", root=ROOT / "zoo")
+    want = alone.predict(rgb).probs
+    for i in range(2):
+        shown = probabilities(out[f"cls_alone_{i}"])
+        np.testing.assert_allclose([shown[c] for c in alone.classes], want, rtol=0, atol=1e-6)
+    assert not out["cls_adapted"] and not out["files_adapted"]

@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
 from inprocess_tools import ROOT  # noqa: E402
 
+from app_server import SHARED  # noqa: E402
 from test_predict import write_rgb  # noqa: E402
 
 
@@ -55,6 +56,12 @@ def test_in_a_real_browser(app_server, tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not an image at all")
     want = {"adapted": zoo.load("quickstart").predict(shape).label,
             "base": load_run(recipe=ROOT / "tasks" / "quickstart.py").predict(shape).label}
+    from lava_vision.adapters import set_adapter
+    from lava_vision.inference import Predictor
+
+    shared = zoo.load(list(SHARED), root=app_server[1] / "zoo")[0]
+    set_adapter(shared.model, {SHARED[0]: 1.0, SHARED[1]: -0.3})  # the sliders set below
+    want["mix"] = Predictor(shared.task, shared.model, shared.config).predict(shape).label
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=browser_exe, args=["--no-sandbox"])
@@ -88,6 +95,22 @@ def test_in_a_real_browser(app_server, tmp_path):
         expect(download("predictions.csv")).to_have_count(0)
         upload(tmp_path / "shape.png", "quickstart: base | adapted done")  # the server goes on
         expect(page.locator("#cls-adapted")).to_contain_text(want["adapted"])
+
+        both = " + ".join(SHARED)
+        choose(f"zoo: {both} (one base, classification)", both)
+        for i, name in enumerate(SHARED):  # one strength slider per adapter, named after it
+            expect(page.locator(f"#weight-{i}")).to_contain_text(f"strength of {name}")
+        expect(page.locator("#weight-2")).to_be_hidden()
+        page.locator("#weight-1 input[type=number]").fill("-0.3")
+        page.locator("#weight-1 input[type=number]").press("Enter")
+        upload(tmp_path / "shape.png", f"{both}: base | {' | '.join(SHARED)} | mix done")
+        for element in ("#cls-base", "#cls-alone-0", "#cls-alone-1"):
+            expect(page.locator(element)).to_be_visible()
+        expect(page.locator("#cls-alone-0")).to_contain_text(f"{SHARED[0]} alone")
+        expect(page.locator("#cls-adapted")).to_contain_text("mix: class probabilities")
+        expect(page.locator("#cls-adapted")).to_contain_text(want["mix"])
+        expect(page.locator("#cls-alone-2")).to_be_hidden()
+        page.screenshot(path=str(shots / "app-shared-base.png"), full_page=True)
 
         choose("zoo: depth_synthetic (depth)", "depth_synthetic")
         upload(tmp_path / "room.png", "depth_synthetic: base | adapted done")

@@ -1,6 +1,8 @@
 """What the app can show: the zoo's entries and the finished runs of a runs folder, each with its
 card facts (metrics and the split they were measured on), loaded as a base | adapted pair of
-``lava_vision.inference.Predictor``s (cached, so each model loads once per server).
+``lava_vision.inference.Predictor``s (cached, so each model loads once per server); and, for zoo
+entries trained on the same base weights (same task and ``base_model_revision``), one "shared
+base" choice loading them all onto one model (``zoo.load([a, b])``) to show each alone and a mix.
 
 The page only ever sends back a key of ``list_sources``; a key it does not know is a missing
 entry, never a path to open."""
@@ -12,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -37,26 +40,74 @@ class Source:
     metrics: dict[str, float]
     facts: dict[str, str] = field(default_factory=dict)
     path: Path | None = None  # the run folder (kind "run")
+    members: tuple[str, ...] = ()  # the zoo entries of a shared base (kind "shared"), in slider order
 
     @property
     def label(self) -> str:
+        if self.kind == "shared":
+            return f"zoo: {self.name} (one base, {self.task})"
         return f"{self.kind}: {self.name} ({self.task})"
 
 
 @dataclass
 class Loaded:
-    """The base model and the adapted one of a source, ready to predict."""
+    """The base model and the adapted one of a source, ready to predict; for a shared base,
+    ``adapted`` is None and ``entries`` holds one ``ZooModel`` per member, all on one model."""
 
     source: Source
     base: Predictor
-    adapted: Predictor
+    adapted: Predictor | None
+    entries: list[Any] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # a mix is set on the shared model, then run
+
+
+def predict_columns(loaded: Loaded, item: Any, seed: int, weights: dict[str, float] | None = None
+                    ) -> tuple[dict[str, Any], str]:
+    """``(results, note)``: the results shown left to right, ``{"base", "adapted"}`` for an entry or
+    run; for a shared base ``"base"``, ``"alone:<entry>"`` per member (``ZooModel.predict(adapter=
+    entry)``), and ``"adapted"``, the mix ``weights`` ({entry: weight}, ``adapters.set_adapter``;
+    default 1 each). A mix the adapters refuse (two saving the same module) is left out and
+    ``note`` says why (else "")."""
+    out = {"base": loaded.base.predict(item, seed)}
+    if not loaded.entries:
+        out["adapted"] = loaded.adapted.predict(item, seed)
+        return out, ""
+    first = loaded.entries[0]
+    mix = {e.name: float((weights or {}).get(e.name, 1.0)) for e in loaded.entries}
+    with loaded.lock:
+        for entry in loaded.entries:
+            out[f"alone:{entry.name}"] = first.predict(item, seed, adapter=entry.name)
+        try:
+            out["adapted"] = first.predict(item, seed, adapter=mix)
+        except ValueError as e:  # e.g. two entries each training their own head: shown alone only
+            return out, f"no mix: {e}"
+    return out, ""
+
+
+MAX_ADAPTERS = 4  # entries one shared-base choice mixes (the page has a slider and a column for each)
 
 
 def zoo_sources(root: str | os.PathLike | None) -> list[Source]:
-    out = []
+    """One source per entry, then one "shared" source per group of entries with the same task and
+    base weights digest (method full entries have no digest: they own every weight)."""
+    out, groups = [], {}
+    index = zoo.read_index(root)["entries"]
     for row in zoo.list(root):
         facts = {"base": row["base"], "adapter": f"{row['method']} rank {row['rank']}"}
         out.append(Source(f"zoo:{row['name']}", "zoo", row["name"], row["task"], row["split"], row["metrics"], facts))
+        digest = index[row["name"]].get("base_model_revision") or ""
+        if digest.startswith("weights-sha256:"):
+            groups.setdefault((row["task"], digest), []).append(row)
+    for (task, digest), rows in groups.items():
+        for start in range(0, len(rows), MAX_ADAPTERS):  # a larger group becomes several choices
+            part = rows[start:start + MAX_ADAPTERS]
+            if len(part) < 2:
+                continue
+            names = tuple(r["name"] for r in part)
+            facts = {"base": f"{part[0]['base']} ({digest[:22]}...)", "entries": ", ".join(names),
+                     "adapters": ", ".join(f"{r['method']} rank {r['rank']}" for r in part)}
+            out.append(Source("shared:" + "+".join(names), "shared", " + ".join(names), task, None, {},
+                              facts, members=names))
     return out
 
 
@@ -134,6 +185,12 @@ class Models:
     def _load(self, s: Source, report: Callable[[float, str], None]) -> Loaded:
         try:
             report(0.1, f"loading {s.name}: adapter (files verified)")
+            if s.kind == "shared":  # every member's files and base digest checked, one base model
+                entries = zoo.load(list(s.members), self.zoo_root, device=self.device)
+                cfg = entries[0].config
+                report(0.6, f"loading {s.name}: base model")
+                base = load_run(None, cfg, self.device, resolve_precision(cfg.train.precision, self.device))
+                return Loaded(s, base, None, entries)
             if s.kind == "zoo":
                 entry = zoo.load(s.name, self.zoo_root, device=self.device)  # hashes and base digest checked
                 cfg = entry.config

@@ -56,36 +56,38 @@ def class_confidences(result: ClassProbabilities) -> dict[str, float]:
     return result.as_dict()
 
 
-def depth_figure(base: np.ndarray, adapted: np.ndarray, row: int) -> Figure:
-    """Base | adapted ``H x W`` depth (metres) on one colour scale with its colour bar, and both
-    depths along image row ``row`` (marked by a dashed line) below."""
-    row = int(np.clip(row, 0, base.shape[0] - 1))
-    lo, hi = float(min(base.min(), adapted.min())), float(max(base.max(), adapted.max()))
-    fig = Figure(figsize=(9, 7), layout="constrained")
-    grid = fig.add_gridspec(2, 2, height_ratios=[3, 2])
-    axes = [fig.add_subplot(grid[0, i]) for i in range(2)]
-    for ax, depth, title in zip(axes, (base, adapted), ("base", "adapted")):
+def depth_figure(maps: dict[str, np.ndarray], row: int) -> Figure:
+    """Each ``H x W`` depth (metres) of ``{title: depth}`` (base | adapted, or base | each adapter
+    alone | mix) on one colour scale with its colour bar, and all along image row ``row`` (marked
+    by a dashed line) below."""
+    first = next(iter(maps.values()))
+    row = int(np.clip(row, 0, first.shape[0] - 1))
+    lo, hi = float(min(d.min() for d in maps.values())), float(max(d.max() for d in maps.values()))
+    fig = Figure(figsize=(4.5 * len(maps), 7), layout="constrained")
+    grid = fig.add_gridspec(2, len(maps), height_ratios=[3, 2])
+    axes = [fig.add_subplot(grid[0, i]) for i in range(len(maps))]
+    for ax, (title, depth) in zip(axes, maps.items()):
         shown = ax.imshow(depth, cmap="turbo", vmin=lo, vmax=hi)
         ax.axhline(row, color="white", linestyle="--", linewidth=1)
         ax.set_title(f"{title}: {depth.min():.2f} .. {depth.max():.2f} m")
         ax.set_axis_off()
     fig.colorbar(shown, ax=axes, label="depth (m), near = blue", shrink=0.9)
     profile = fig.add_subplot(grid[1, :])
-    x = np.arange(base.shape[1])
-    profile.plot(x, base[row], color="0.45", label="base")
-    profile.plot(x, adapted[row], color="tab:blue", label="adapted")
+    x = np.arange(first.shape[1])
+    for i, (title, depth) in enumerate(maps.items()):  # base grey, the others in the usual colour cycle
+        profile.plot(x, depth[row], color="0.45" if i == 0 else f"C{i - 1}", label=title)
     profile.set(xlabel="column (pixels)", ylabel="depth (m)", title=f"depth along row {row} (dashed line)")
     profile.legend()
     profile.grid(alpha=0.3)
     return fig
 
 
-def probability_figure(base: np.ndarray, adapted: np.ndarray) -> Figure:
-    """Base | adapted ``H x W`` foreground probability, 0..1, with the colour bar; the contour
-    at 0.5 is the mask's edge."""
-    fig = Figure(figsize=(9, 4), layout="constrained")
-    axes = fig.subplots(1, 2)
-    for ax, prob, title in zip(axes, (base, adapted), ("base", "adapted")):
+def probability_figure(maps: dict[str, np.ndarray]) -> Figure:
+    """Each ``H x W`` foreground probability of ``{title: prob}``, 0..1, with the colour bar; the
+    contour at 0.5 is the mask's edge."""
+    fig = Figure(figsize=(4.5 * len(maps), 4), layout="constrained")
+    axes = fig.subplots(1, len(maps))
+    for ax, (title, prob) in zip(axes, maps.items()):
         shown = ax.imshow(prob, cmap="viridis", vmin=0.0, vmax=1.0)
         if prob.min() < 0.5 < prob.max():
             ax.contour(prob, levels=[0.5], colors="white", linewidths=0.8)
@@ -99,6 +101,10 @@ def card_markdown(source: Source) -> str:
     """The entry's facts and its recorded metrics with the split they were measured on."""
     lines = [f"**{source.label}**", ""]
     lines += [f"- {k}: `{v}`" for k, v in source.facts.items()]
+    if source.kind == "shared":
+        lines += ["", "Each entry's metrics are on its own card. Set each adapter's strength with its slider "
+                  "(negative subtracts it); the mix is base + the weighted sum of the adapters' updates."]
+        return "\n".join(lines)
     if not source.metrics:
         lines += ["", "No evaluation recorded for this run (`python tools/eval.py RECIPE --adapter RUN` writes one)."]
         return "\n".join(lines)
