@@ -13,8 +13,7 @@ crop, no flip). LAVA adapts the attention projections *and* the ResNet / sampler
 """
 from lava_vision.adapters import AdapterConfig
 from lava_vision.tasks.text2image.config import T2IDataConfig, T2ILossConfig, T2IMetricsConfig, T2IModelConfig
-from lava_vision.train.config import (EvalConfig, OptimConfig, OutputConfig, RunConfig, ScheduleConfig,
-                                      TrainConfig)
+from lava_vision.train.config import EvalConfig, OptimConfig, OutputConfig, RunConfig, ScheduleConfig, TrainConfig
 
 config = RunConfig(
     task="text2image",

@@ -6,8 +6,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from lava_vision.adapters import (AdapterConfig, AdapterFileError, AdapterLayer, inject, load_adapter,
-                                  save_adapter)
+from lava_vision.adapters import AdapterConfig, AdapterFileError, AdapterLayer, inject, load_adapter, save_adapter
 
 
 class Net(nn.Module):

@@ -11,8 +11,19 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from lava_vision.adapters import (AdapterConfig, AdapterConfigError, AdapterFileError, AdapterLayer, inject,
-                                  load_adapter, merge, plan, save_adapter, unload, unmerge)
+from lava_vision.adapters import (
+    AdapterConfig,
+    AdapterConfigError,
+    AdapterFileError,
+    AdapterLayer,
+    inject,
+    load_adapter,
+    merge,
+    plan,
+    save_adapter,
+    unload,
+    unmerge,
+)
 
 
 class Net(nn.Module):

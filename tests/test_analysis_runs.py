@@ -16,9 +16,11 @@ sys.path.insert(0, str(Path(__file__).parent / "toy"))
 from toy_task import toy_config  # noqa: E402
 
 from lava_vision.adapters import AdapterConfig, inject  # noqa: E402
-from lava_vision.train import diagnostics  # noqa: E402
 from lava_vision.analysis.compare import markdown_table, summarize_run, write_comparison  # noqa: E402
-from lava_vision.train import train  # noqa: E402
+from lava_vision.train import (
+    diagnostics,  # noqa: E402
+    train,  # noqa: E402
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["eval.num_visualize=0", "train.epochs=1", "eval.every=0"]

@@ -10,8 +10,15 @@ sys.path.insert(0, str(Path(__file__).parent / "toy"))
 from inprocess_tools import run_tool  # noqa: E402
 from toy_task import RECIPE  # noqa: E402
 
-from lava_vision.analysis.sweep import (RecipeError, parse_sweep, plan_sweep, point_name, run_sweep,  # noqa: E402
-                                        split_values, write_sweep_report)
+from lava_vision.analysis.sweep import (  # noqa: E402
+    RecipeError,
+    parse_sweep,
+    plan_sweep,
+    point_name,
+    run_sweep,
+    split_values,
+    write_sweep_report,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["eval.num_visualize=0", "train.epochs=1", "eval.every=0"]

@@ -5,11 +5,9 @@ import copy
 
 import pytest
 import torch
-from torch import nn
 
 import tiny_models as tm
-from lava_vision.adapters import (AdapterConfig, AdapterLayer, inject, load_adapter, merge, save_adapter, unload,
-                                  unmerge)
+from lava_vision.adapters import AdapterConfig, AdapterLayer, inject, load_adapter, merge, save_adapter, unload, unmerge
 
 
 def cnn(builder, head):

@@ -19,9 +19,9 @@ def _reference_forward(state: dict, x: torch.Tensor, blocks: int) -> torch.Tenso
     s = {k: v.double() for k, v in state.items()}
 
     def bn(name, h):
-        return (h - s[f"{name}.running_mean"][:, None, None]) / torch.sqrt(s[f"{name}.running_var"][:, None, None]
-                                                                            + 1e-5) * s[f"{name}.weight"][:, None, None] \
-            + s[f"{name}.bias"][:, None, None]
+        mean, var = s[f"{name}.running_mean"][:, None, None], s[f"{name}.running_var"][:, None, None]
+        weight, bias = s[f"{name}.weight"][:, None, None], s[f"{name}.bias"][:, None, None]
+        return (h - mean) / torch.sqrt(var + 1e-5) * weight + bias
 
     h = torch.relu(bn("bn1", F.conv2d(x, s["conv1.weight"], padding=1)))
     for stage, planes in enumerate((16, 32, 64), start=1):

@@ -5,8 +5,11 @@ import torch
 
 from lava_vision.adapters import AdapterConfig, inject, orthogonal_penalty, train_mode
 from lava_vision.tasks import get_task
-from lava_vision.tasks.classification.config import (ClassificationDataConfig, ClassificationLossConfig,
-                                                     ClassificationModelConfig)
+from lava_vision.tasks.classification.config import (
+    ClassificationDataConfig,
+    ClassificationLossConfig,
+    ClassificationModelConfig,
+)
 from lava_vision.tasks.classification.metrics import build_classification_metrics
 from lava_vision.train.config import RunConfig
 

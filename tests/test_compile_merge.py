@@ -7,8 +7,7 @@ import torch
 from torch import nn
 
 import tiny_models as tm
-from lava_vision.adapters import (AdapterConfig, AdapterLayer, adapter_layers, inject, merge, orthogonal_penalty,
-                                  unmerge)
+from lava_vision.adapters import AdapterConfig, AdapterLayer, adapter_layers, inject, merge, orthogonal_penalty, unmerge
 
 DT = torch.float64
 

@@ -1,6 +1,7 @@
 """A task of one's own, named as task="module:Class": docs/custom-tasks.md's complete example runs
-as written (its files, shell lines and Python lines, extracted from the page; it also predicts through the task's predict_image, checked against a hand computation), and a
-class that is not a Task is refused naming what it lacks."""
+as written (its files, shell lines and Python lines, extracted from the page; it also predicts
+through the task's predict_image, checked against a hand computation), and a class that is not a
+Task is refused naming what it lacks."""
 import ast
 import json
 import os

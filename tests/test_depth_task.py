@@ -10,7 +10,7 @@ from lava_vision.adapters import AdapterConfig, inject, orthogonal_penalty, plan
 from lava_vision.tasks.depth.config import DepthDataConfig
 from lava_vision.tasks.depth.model import DepthModelConfig, hub_id, load_depth_anything
 from lava_vision.tasks.depth.task import DepthTask
-from lava_vision.train.config import RunConfig, TrainConfig, EvalConfig, OptimConfig
+from lava_vision.train.config import EvalConfig, OptimConfig, RunConfig, TrainConfig
 
 
 def tiny_config():

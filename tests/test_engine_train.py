@@ -15,10 +15,8 @@ from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
 from toy_task import RECIPE, toy_config  # noqa: E402
 
-from lava_vision.train import (NonFiniteLossError, RunConfig, build_run, evaluate, find_adapter_dir,  # noqa: E402
-                               load_trained, train)
-from lava_vision.train.checkpoint import (CheckpointError, load_trainer_state, rng_state, save_checkpoint,  # noqa: E402
-                                          set_rng_state)
+from lava_vision.train import NonFiniteLossError, RunConfig, build_run, evaluate, find_adapter_dir, load_trained, train  # noqa: E402
+from lava_vision.train.checkpoint import CheckpointError, load_trainer_state, rng_state, save_checkpoint, set_rng_state  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["eval.num_visualize=0", "train.log_every=1"]

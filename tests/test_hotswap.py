@@ -8,8 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from lava_vision.adapters import (AdapterConfig, AdapterFileError, adapter_layers, hotswap_adapter, inject,
-                                  load_adapter, save_adapter, set_adapter)
+from lava_vision.adapters import (
+    AdapterConfig,
+    AdapterFileError,
+    adapter_layers,
+    hotswap_adapter,
+    inject,
+    load_adapter,
+    save_adapter,
+    set_adapter,
+)
 from lava_vision.adapters.io import adapter_state_dict
 
 torch.set_num_threads(1)

@@ -3,8 +3,19 @@ import pytest
 import torch
 from torch import nn
 
-from lava_vision.adapters import (AdapterConfig, AdapterConfigError, AdapterLayer, disable_adapters, inject,
-                                  merge, param_groups, plan, train_mode, unload, unmerge)
+from lava_vision.adapters import (
+    AdapterConfig,
+    AdapterConfigError,
+    AdapterLayer,
+    disable_adapters,
+    inject,
+    merge,
+    param_groups,
+    plan,
+    train_mode,
+    unload,
+    unmerge,
+)
 
 
 class Block(nn.Module):

@@ -12,11 +12,25 @@ import torch
 from torch import nn
 
 import tiny_models as tm
-from named_reference import factor_snapshot, randomise, reference_model
-from lava_vision.adapters import (AdapterConfig, AdapterSet, active_adapters, adapter_layers, adapter_names,
-                                  delete_adapter, inject, load_adapter, merge, orthogonal_penalty, param_groups,
-                                  plan, save_adapter, set_adapter, unmerge)
+from lava_vision.adapters import (
+    AdapterConfig,
+    AdapterSet,
+    active_adapters,
+    adapter_layers,
+    adapter_names,
+    delete_adapter,
+    inject,
+    load_adapter,
+    merge,
+    orthogonal_penalty,
+    param_groups,
+    plan,
+    save_adapter,
+    set_adapter,
+    unmerge,
+)
 from lava_vision.adapters.named import base_state_dict
+from named_reference import factor_snapshot, randomise, reference_model
 
 torch.set_num_threads(1)
 
@@ -146,7 +160,8 @@ def test_saved_modules_follow_the_active_adapter_and_files_round_trip(tmp_path):
     with torch.no_grad():
         model.fc.weight.add_(0.5)  # a's head trained: the base's values are kept aside
     got = base_state_dict(model)
-    assert sorted(got) == sorted(base.state_dict()) and all(torch.equal(got[k], v) for k, v in base.state_dict().items())
+    assert sorted(got) == sorted(base.state_dict())
+    assert all(torch.equal(got[k], v) for k, v in base.state_dict().items())
     with torch.no_grad():
         model.fc.weight.sub_(0.5)
     assert all(torch.equal(v, fc_base[k]) for k, v in model.fc.state_dict().items())

@@ -14,10 +14,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
 from inprocess_tools import ROOT, run_tool  # noqa: E402
-from test_seg_metrics import ref_s_measure  # noqa: E402  (float64 reference from the paper's formula)
 
 from lava_vision.tasks.panels import GAP, LINE_H, MIN_TILE, read_columns  # noqa: E402
 from lava_vision.train import load_recipe  # noqa: E402
+from test_seg_metrics import ref_s_measure  # noqa: E402  (float64 reference from the paper's formula)
 
 torch.set_num_threads(1)
 
@@ -141,10 +141,9 @@ def test_evaluation_pictures_have_a_base_column_only_when_bypassing_gives_the_ba
     column is the frozen base; with a module trained in full there is no base in memory, so no column."""
     import dataclasses
 
+    from lava_vision import zoo
     from lava_vision.adapters import inject
     from lava_vision.train import build_base, evaluate
-
-    from lava_vision import zoo
 
     entry = zoo.load("depth_synthetic")
     evaluate(entry.task, entry.model, "test", 1, 1, pictures_dir=tmp_path / "a", num_pictures=1)

@@ -13,7 +13,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
 from inprocess_tools import run_tool  # noqa: E402
-from toy_task import RECIPE, toy_config  # noqa: E402
+from toy_task import toy_config  # noqa: E402
 
 from lava_vision.train import RecipeError, load_recipe, train  # noqa: E402
 

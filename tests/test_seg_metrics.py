@@ -5,11 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sod_reference import ref_e_curve, ref_e_measure, ref_prepare, ref_s_measure, ref_weighted_f
 
-from lava_vision.metrics.segmentation import (BalancedErrorRate, EMeasure, IoUDice, SMeasure,
-                                              SODMeanAbsoluteError, WeightedFMeasure, segmentation_metrics)
+from lava_vision.metrics.segmentation import (
+    BalancedErrorRate,
+    EMeasure,
+    IoUDice,
+    SMeasure,
+    SODMeanAbsoluteError,
+    WeightedFMeasure,
+    segmentation_metrics,
+)
 from lava_vision.metrics.sod import e_measure_adaptive, e_measure_curve, s_measure, weighted_f_measure
+from sod_reference import ref_e_curve, ref_e_measure, ref_prepare, ref_s_measure, ref_weighted_f
 
 
 def _cases(seed=0, n=6, size=8):

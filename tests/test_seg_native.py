@@ -8,8 +8,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from sod_reference import (ref_e_curve, ref_e_curve_by_cells, ref_e_measure, ref_iou_dice_ber, ref_mae,
-                           ref_prepare, ref_s_measure, ref_upsample, ref_weighted_f)
 
 from lava_vision.data.segmentation import read_pair
 from lava_vision.metrics.segmentation import resize_probabilities, segmentation_metrics
@@ -18,6 +16,17 @@ from lava_vision.tasks.panels import LINE_H
 from lava_vision.tasks.segmentation.config import SamModelConfig, SegDataConfig
 from lava_vision.tasks.segmentation.task import SegmentationTask
 from lava_vision.train.config import RunConfig
+from sod_reference import (
+    ref_e_curve,
+    ref_e_curve_by_cells,
+    ref_e_measure,
+    ref_iou_dice_ber,
+    ref_mae,
+    ref_prepare,
+    ref_s_measure,
+    ref_upsample,
+    ref_weighted_f,
+)
 
 SIZES = [(300, 517), (1070, 1348)]  # H x W, two aspect ratios, neither square
 MODEL = 64  # the model's square input size in these tests

@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from lava_vision.data.segmentation import (BinarySegmentationDataset, build_transform, pairs_from_csv,
-                                           pairs_from_folders, read_pair)
+from lava_vision.data.segmentation import (
+    BinarySegmentationDataset,
+    build_transform,
+    pairs_from_csv,
+    pairs_from_folders,
+    read_pair,
+)
 from lava_vision.data.synthetic_segmentation import write_synthetic_segmentation
 
 ROOT = Path(__file__).resolve().parents[1]

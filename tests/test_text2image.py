@@ -8,8 +8,17 @@ import pytest
 import torch
 from torch import nn
 
-from lava_vision.adapters import (AdapterConfig, adapter_layers, disable_adapters, inject, load_adapter, merge,
-                                  orthogonal_penalty, save_adapter, unmerge)
+from lava_vision.adapters import (
+    AdapterConfig,
+    adapter_layers,
+    disable_adapters,
+    inject,
+    load_adapter,
+    merge,
+    orthogonal_penalty,
+    save_adapter,
+    unmerge,
+)
 from lava_vision.data.synthetic_images import write_captioned_images
 from lava_vision.tasks.text2image.config import T2IDataConfig, T2ILossConfig, T2IMetricsConfig, T2IModelConfig
 from lava_vision.tasks.text2image.task import TextToImageTask

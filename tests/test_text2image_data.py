@@ -75,11 +75,10 @@ def test_dataset_samples(tmp_path):
 
 def test_recipe_config_round_trips_through_json():
     import json
-
-    from lava_vision.train.recipe import load_recipe
-    from lava_vision.train.config import RunConfig
-
     from pathlib import Path
+
+    from lava_vision.train.config import RunConfig
+    from lava_vision.train.recipe import load_recipe
 
     cfg = load_recipe(Path(__file__).resolve().parent.parent / "tasks" / "sdxl_3d_icons_lora.py")
     back = RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))

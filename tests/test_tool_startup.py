@@ -20,7 +20,8 @@ for name, args in json.loads(sys.argv[1]):
         runpy.run_path(f"tools/{name}.py", run_name="__main__")
     except SystemExit as e:
         assert e.code in (0, None), (name, args, e.code)
-    out[" ".join([name, *args])] = sorted(m for m in ("torch", "accelerate", "timm", "transformers") if m in sys.modules)
+    heavy = ("torch", "accelerate", "timm", "transformers")
+    out[" ".join([name, *args])] = sorted(m for m in heavy if m in sys.modules)
 print("RESULT" + json.dumps(out))
 """
 

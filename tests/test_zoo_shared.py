@@ -84,7 +84,8 @@ def test_two_entries_share_one_base_and_predict_as_alone(zoo_root):
     base_bytes = sum(v.numel() * v.element_size() for v in base_state_dict(plain.model).values())
     assert memory["base"] == base_bytes
     for n in ("shapes_a", "shapes_b"):
-        assert memory[n] == sum(v.numel() * v.element_size() for v in load_file(zoo_root / n / "adapter.safetensors").values())
+        tensors = load_file(zoo_root / n / "adapter.safetensors").values()
+        assert memory[n] == sum(v.numel() * v.element_size() for v in tensors)
 
 
 def test_an_entry_is_refused_onto_another_base_naming_both(zoo_root):

@@ -2,9 +2,9 @@
 downloaded) and, for ``--quick``, small configs of the same classes that run on a 2-core CPU."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -27,14 +27,14 @@ import copy
 import math
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from benchmark_model_zoo import SPECS, ModelSpec
-from lava_vision.adapters.autotune import tune_conv_paths
 from lava_vision.adapters import AdapterConfig, inject, merge, orthogonal_penalty, plan, train_mode, unload
+from lava_vision.adapters.autotune import tune_conv_paths
 
 PEFT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)  # layer types PEFT's LoRA adapts
 

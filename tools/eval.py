@@ -47,8 +47,14 @@ def main() -> None:
     if args.adapter and args.zoo:
         p.error("give --adapter or --zoo, not both")
     cfg = _common.load_config(args)
-    from lava_vision.train import (build_base, distributed_state, evaluate, find_adapter_dir, load_trained,
-                                   resolve_precision)
+    from lava_vision.train import (
+        build_base,
+        distributed_state,
+        evaluate,
+        find_adapter_dir,
+        load_trained,
+        resolve_precision,
+    )
     from lava_vision.train.protocol import describe_checkpoint
 
     adapter_dir = find_adapter_dir(args.adapter) if args.adapter else None

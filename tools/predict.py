@@ -10,10 +10,12 @@ import _common
 
 EXAMPLES = """\
   python tools/predict.py tasks/quickstart.py --adapter runs/quickstart --input my_images/ --out out/pred
-  python tools/predict.py --zoo depth_synthetic --input rendered_room.png --out out/depth  # synthetic rooms only (see its card)
-  python tools/predict.py --zoo cifar_fog --zoo cifar_snow --input photos/ --out out/both
+  python tools/predict.py --zoo depth_synthetic --input rendered_room.png --out out/depth  # synthetic rooms only
+  python tools/predict.py --zoo cifar_resnet20_gaussian_noise --zoo cifar_resnet20_defocus_blur --input photos/ \\
+      --out out/both
   python tools/predict.py tasks/seg_polyp.py --adapter runs/seg_polyp --input scans/ --out out/masks
-  python tools/predict.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --input prompts.txt --seeds 0 1 --out out/icons
+  python tools/predict.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --input prompts.txt \\
+      --seeds 0 1 --out out/icons
 
 --input: an image file or a folder of images (png, jpg, jpeg, bmp, tif, tiff, webp; not recursive);
 for text-to-image a text file with one prompt per line. Written into --out:

@@ -20,11 +20,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from lava_vision.data.synthetic_depth import SyntheticDepthDataset
 from lava_vision.metrics.depth import DepthMetrics
 from lava_vision.tasks.depth.config import DepthDataConfig
 from lava_vision.tasks.depth.data import DepthSamples
 from lava_vision.tasks.depth.loss import silog_loss
-from lava_vision.data.synthetic_depth import SyntheticDepthDataset
 
 HW = (84, 112)  # render size; training crops are 84 x 84 (6 x 6 patches of 14)
 

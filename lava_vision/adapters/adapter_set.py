@@ -11,7 +11,7 @@ layer back in the slot's place and keeps the slot under ``MERGED_ATTR`` in the b
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from torch import nn
 

@@ -94,7 +94,7 @@ class AdapterConfig:
     init_lora: str | None = None
 
     @classmethod
-    def paper(cls, **fields) -> "AdapterConfig":
+    def paper(cls, **fields) -> AdapterConfig:
         """The paper's setting: V = 0 with orthonormal U and K, the regulariser lam = 0.1 on U (A for
         linears), and no scale (s = 1: alpha = R, also for each ``overrides`` entry that sets a
         rank); ``fields`` set anything else (``rank``, ``preset`` ...) and may override these too."""
@@ -104,7 +104,7 @@ class AdapterConfig:
         paper = dict(init_cp_zero="V", init_cp="orthonormal", lam=0.1, alpha=float(as_rank(rank)))
         return cls(**{**paper, "overrides": overrides, **fields})
 
-    def validate(self) -> "AdapterConfig":
+    def validate(self) -> AdapterConfig:
         """Raise AdapterConfigError naming the first bad field; return self."""
         if self.method not in METHODS:
             raise AdapterConfigError(f"adapter.method={self.method!r}: expected one of {METHODS}")
@@ -169,7 +169,7 @@ class AdapterConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AdapterConfig":
+    def from_dict(cls, data: dict) -> AdapterConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:

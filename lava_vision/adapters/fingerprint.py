@@ -3,7 +3,8 @@ layers and saved modules, and a digest of the adapted layers' own base tensors."
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -22,7 +23,7 @@ def tensors_digest(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> str:
     return h.hexdigest()
 
 
-def fingerprint(model: nn.Module, p: "Plan", digest: bool = True) -> dict:
+def fingerprint(model: nn.Module, p: Plan, digest: bool = True) -> dict:
     """Names, types and shapes of the adapted layers and saved modules of the base model, and
     ``base_sha256``: a digest of the adapted layers' own base tensors (weights, biases, buffers;
     call before any update is merged into them; None with ``digest=False`` or nothing adapted)."""

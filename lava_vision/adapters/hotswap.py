@@ -16,8 +16,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .io import (CONFIG_NAME, WEIGHTS_NAME, AdapterFileError, adapter_state_dict, check_base_digest, check_finite,
-                 check_tensors, compare_fingerprints, copy_into, read_adapter)
+from .io import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    AdapterFileError,
+    adapter_state_dict,
+    check_base_digest,
+    check_finite,
+    check_tensors,
+    compare_fingerprints,
+    copy_into,
+    read_adapter,
+)
 from .state import injection_state
 
 # settings that change nothing a forward pass computes with (checked equal: everything else)

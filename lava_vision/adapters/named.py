@@ -70,7 +70,8 @@ def _check_beside(new: InjectionState, states: dict[str, InjectionState]) -> Non
     for other in states.values():
         saved, adapted = other.plan.saved_modules, [r.name for r in other.plan.rows]
         pairs = ([(a, b, False) for a in new_saved for b in saved]
-                 + [(a, b, True) for a in new_saved for b in adapted] + [(a, b, True) for a in saved for b in new_adapted])
+                 + [(a, b, True) for a in new_saved for b in adapted]
+                 + [(a, b, True) for a in saved for b in new_adapted])
         for a, b, strict in pairs:
             if _paths_clash(a, b) and (strict or a != b):
                 raise AdapterConfigError(f"adapter {new.name!r}: module {a!r} overlaps {b!r} of adapter "

@@ -1,8 +1,8 @@
 """One registry: (adapter method, layer type) -> builder of the adapter layer."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 

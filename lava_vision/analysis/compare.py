@@ -11,9 +11,9 @@ import csv
 import json
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from ..adapters import read_adapter_config
 from ..jsonl import read_jsonl
@@ -71,7 +71,8 @@ def summarize_run(run_dir: str | Path, split: str | None = None) -> RunSummary:
     cfg = _read_json(run / "config.json", "not a run folder: the trainer writes config.json")
     metrics = _read_json(run / "metrics.json", "the run has no final evaluation; did it finish?")
     if split is not None:
-        report = _read_json(run / f"eval_{split}.json", f"score it: tools/eval.py RECIPE --adapter {run} --split {split}")
+        hint = f"score it: tools/eval.py RECIPE --adapter {run} --split {split}"
+        report = _read_json(run / f"eval_{split}.json", hint)
         if "after" not in report or report.get("split") != split:
             raise ValueError(f"{run / f'eval_{split}.json'}: holds no adapter score on split {split!r}")
         if (report.get("selection") or {}).get("split") == split:

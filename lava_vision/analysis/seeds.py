@@ -15,9 +15,9 @@ import argparse
 import csv
 import re
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 SEED = re.compile(r"_seed(\d+)(?=_|$)")
 

@@ -59,5 +59,6 @@ def load_zoo_entry(name: str, root: str | None = None, allow_task_module: bool =
     (``allow_task_module``: see there)."""
     from .. import zoo
 
-    entry = zoo.load(name, root, allow_task_module=allow_task_module)  # checks every sha256 and the base weights; raises ZooError naming the culprit
+    # checks every sha256 and the base weights; raises ZooError naming the culprit
+    entry = zoo.load(name, root, allow_task_module=allow_task_module)
     return Loaded(name, entry.model.eval(), entry.config, None)

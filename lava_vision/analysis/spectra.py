@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 from ..adapters import adapter_layers
-from ..adapters.regularizer import orthogonality_sq_error
 from ..adapters.base import AdapterLayer
+from ..adapters.regularizer import orthogonality_sq_error
 
 EPS = float(np.finfo(np.float64).eps)
 DEFAULT_ENERGY = 0.99

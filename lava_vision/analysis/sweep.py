@@ -19,9 +19,9 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from ..train.config import RunConfig
 from ..train.recipe import RecipeError, apply_overrides, load_recipe

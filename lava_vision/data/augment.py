@@ -7,7 +7,7 @@ the pipeline from numpy's global RNG on every call, which the trainer has just s
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -21,7 +21,7 @@ gets the same noise in every run and every split, so the protocol's hold-outs st
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -6,13 +6,13 @@ touches the image alone.
 """
 from __future__ import annotations
 
-import math
-from typing import Callable
+from collections.abc import Callable
 
 import albumentations as A
 import cv2
 import numpy as np
 import torch
+
 from .augment import seeded_compose
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
 from .augment import seeded_compose
 from .images import read_gray, read_rgb
 

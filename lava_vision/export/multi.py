@@ -12,14 +12,26 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch import nn
 
-from ..adapters import (AdapterConfig, AdapterConfigError, CPConv, FlatLoRAConv, LoRALinear, Plan,
-                        active_adapters, adapter_layers, adapter_names, inject, injection_state, set_adapter)
+from ..adapters import (
+    AdapterConfig,
+    AdapterConfigError,
+    CPConv,
+    FlatLoRAConv,
+    LoRALinear,
+    Plan,
+    active_adapters,
+    adapter_layers,
+    adapter_names,
+    inject,
+    injection_state,
+    set_adapter,
+)
 from ..adapters.state import named_adapters
 from .report import ExportReport
 

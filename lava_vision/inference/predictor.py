@@ -14,7 +14,8 @@ protocol, ``lava_vision/train/task.py``; docs/custom-tasks.md).
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,12 +24,12 @@ from torch import nn
 
 from .. import tasks  # noqa: F401  (registers the packaged task names a run's config.json uses)
 from ..adapters import train_mode
+from ..data.images import read_rgb
+from ..data.preprocess import task_preprocess
 from ..train.build import autocast, build_base, load_trained
 from ..train.config import RunConfig
 from ..train.recipe import load_recipe
-from ..data.preprocess import task_preprocess
 from ..train.run_folder import read_run_config
-from ..data.images import read_rgb
 from .results import BinaryMask, ClassProbabilities, DepthMap, GeneratedImage
 
 

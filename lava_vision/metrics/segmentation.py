@@ -12,15 +12,14 @@ Units: S, E, F^w, MAE, IoU, Dice in [0, 1]; BER in percent, as shadow papers rep
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import torch
 from torchmetrics import Metric, MetricCollection
 
 from .resize import check_aspect, resize_bilinear
-from .sod import (binarize_gt, check_prediction, e_measure_adaptive, e_measure_curve, mae, s_measure,
-                  weighted_f_measure)
+from .sod import binarize_gt, check_prediction, e_measure_adaptive, e_measure_curve, mae, s_measure, weighted_f_measure
 
 
 def _binary(pred: torch.Tensor, gt: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:

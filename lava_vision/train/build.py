@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from ..adapters import AdapterConfigError, AdapterFileError, Plan, inject, load_adapter, read_adapter_config
-from .task import get_task
 from .checkpoint import find_adapter_dir
 from .config import RunConfig
+from .task import get_task
 
 if TYPE_CHECKING:
     from accelerate import PartialState
@@ -100,7 +100,7 @@ def _mismatch(directory: Path, doc: dict, cfg: RunConfig, model: nn.Module | Non
             f"model {now}; give the recipe the adapter was trained with (its run's config.json records it)")
 
 
-def distributed_state() -> "PartialState":
+def distributed_state() -> PartialState:
     """This process's place in a (possibly) multi-process run. ``cpu=True`` without a GPU: Accelerate
     otherwise treats a CPU-only ``torchrun`` launch as N independent single processes."""
     from accelerate import PartialState

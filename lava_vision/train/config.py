@@ -96,7 +96,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
+    def from_dict(cls, data: dict) -> RunConfig:
         """Rebuild a RunConfig from ``to_dict`` output; unknown keys and values of the wrong type are
         refused (ValueError naming the dotted key)."""
         from .task import get_task

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 import random
 import signal
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch

@@ -7,8 +7,9 @@ metric states across processes, so the numbers cover every sample exactly once.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from accelerate.utils import send_to_device

@@ -20,7 +20,6 @@ from typing import Any
 
 from .config import RunConfig
 
-
 IMPORT_HINT = ("install its package or put the folder holding it on PYTHONPATH "
                "(e.g. PYTHONPATH=. python tools/train.py ...)")
 

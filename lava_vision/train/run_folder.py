@@ -64,7 +64,7 @@ def discard_if_empty(run_dir: Path) -> bool:
     return True
 
 
-def read_run_config(path: str | os.PathLike) -> "RunConfig":
+def read_run_config(path: str | os.PathLike) -> RunConfig:
     """The ``config.json`` of a run folder, or of the run an adapter folder (``best/``, ``last/``) lies
     in: what ``tools/eval.py runs/NAME``, ``tools/predict.py --adapter`` and ``load_run`` build from
     when no recipe is given. FileNotFoundError when there is none."""

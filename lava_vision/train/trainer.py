@@ -32,8 +32,8 @@ from .diagnostics import GradientWindow, layer_orthogonality_errors
 from .evaluation import batch_len, evaluate
 from .memory import peak_memory_mb, reset_peak_memory
 from .optim import build_optimizer, build_scheduler
-from .resume import read_saved_config, resume_changes
 from .protocol import check_selection, selection_record
+from .resume import read_saved_config, resume_changes
 from .run_folder import check_run_dir
 from .run_log import RunLog
 from .stopping import StopRequest, TrainingInterrupted

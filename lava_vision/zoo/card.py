@@ -61,6 +61,9 @@ def render_card(name: str, facts: dict, preprocess: str, extra_metrics: list[dic
     ``scope`` (``publish.data_scope``: what the entry does not know, shown under the dataset line);
     ``exports`` (``lava_vision.export.export_coverage``) adds the "Use elsewhere" section; ``notes``
     (Markdown: where the data comes from, its licence, how the split was made) a "Data" section."""
+    # the optional scope line and Data section, each set off by blank lines, or nothing
+    scope = f"\n**Scope:** {facts['scope']}\n" if facts.get("scope") else ""
+    data = f"\n## Data\n\n{notes.strip()}\n" if notes.strip() else ""
     missing = [k for k in FIELDS if k not in facts]
     if missing:
         raise ZooError(f"model card of {name!r}: missing facts {missing}")
@@ -82,7 +85,7 @@ model `{facts['base_model_id']}` (base weights digest `{facts['base_model_revisi
 {facts['trainable_params']:,} parameters, {facts['trainable_percent']:.3f}% of the base's {facts['base_params']:,}.
 
 Dataset: `{facts['dataset']}`, evaluated on split `{facts['split']}` ({samples} samples).
-{"" if not facts.get("scope") else chr(10) + "**Scope:** " + facts["scope"] + chr(10)}{"" if not notes.strip() else chr(10) + "## Data" + chr(10) + chr(10) + notes.strip() + chr(10)}
+{scope}{data}
 ## Metrics
 
 | metric | value |

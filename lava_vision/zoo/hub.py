@@ -11,8 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .index import (ZooError, check_name, check_record, get_entry, locked, read_index, verify, verify_files,
-                    zoo_root)
+from .index import ZooError, check_name, check_record, get_entry, locked, read_index, verify, verify_files, zoo_root
 from .load import read_config
 from .publish import _swap_in
 

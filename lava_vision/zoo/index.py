@@ -16,8 +16,8 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..json_types import JsonTypeError, check_json
 from ..names import is_safe_name, name_rule

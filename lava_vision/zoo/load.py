@@ -19,8 +19,8 @@ if TYPE_CHECKING:  # imported where used: `import lava_vision.zoo` (listing, ver
     import torch
     from torch import nn
 
-    from ..train.config import RunConfig
     from ..data.preprocess import Preprocess
+    from ..train.config import RunConfig
 
 CONFIG_FILE, METRICS_FILE, CARD_FILE = "config.json", "metrics.json", "README.md"
 
@@ -185,7 +185,8 @@ def load(name: str | list[str], root: str | os.PathLike | None = None, device: s
     if isinstance(name, (list, tuple)):
         if not name or len(set(name)) != len(name):
             raise ZooError(f"zoo.load: expected distinct entry names, got {list(name)}")
-        first = load(name[0], root, device, check_base, config, base, allow_task_module)  # config: the first entry's only
+        # config: the first entry's only
+        first = load(name[0], root, device, check_base, config, base, allow_task_module)
         return [first] + [load(n, root, device, check_base, None, first, allow_task_module) for n in name[1:]]
     if base is None:
         return load_dir(root / name, get_entry(name, root), name, device, check_base, config, allow_task_module)

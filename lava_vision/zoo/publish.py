@@ -19,12 +19,12 @@ from pathlib import Path
 
 from ..adapters import load_adapter, read_adapter_config
 from ..adapters.io import CONFIG_NAME, WEIGHTS_NAME
+from ..data.preprocess import task_preprocess
 from ..export import export_coverage
 from ..train.build import describe_base
 from ..train.config import RunConfig
 from .card import CITATION, check_card_metrics, render_card
 from .index import ZooError, check_name, file_records, locked, read_index, write_index, zoo_root
-from ..data.preprocess import task_preprocess
 from .load import CARD_FILE, CONFIG_FILE, METRICS_FILE, build_from_dir
 from .portable import foreign_paths, repo_dir, to_portable
 

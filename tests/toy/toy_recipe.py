@@ -4,11 +4,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from toy_task import ToyDataConfig, ToyLossConfig, ToyModelConfig  # noqa: E402
+
 from lava_vision.adapters import AdapterConfig  # noqa: E402
 from lava_vision.tasks import TASKS  # noqa: E402
-from lava_vision.train.config import (EvalConfig, OptimConfig, OutputConfig, RunConfig,  # noqa: E402
-                                      ScheduleConfig, TrainConfig)
-from toy_task import ToyDataConfig, ToyLossConfig, ToyModelConfig  # noqa: E402
+from lava_vision.train.config import EvalConfig, OptimConfig, OutputConfig, RunConfig, ScheduleConfig, TrainConfig  # noqa: E402
 
 TASKS.setdefault("toy", "toy_task:ToyTask")
 

@@ -20,9 +20,9 @@ class ClassificationModelConfig:
         a local file path (timm: its own checkpoint format via ``pretrained_cfg_overlay``;
         torchvision: an official state dict, ``.pth`` read with ``weights_only=True`` or
         ``.safetensors``; quicknet: a safetensors file; cifar_resnet*: the published ``.th``
-        format, ``{"state_dict": {"module.<key>": ...}}``, or safetensors, loaded strictly) or ``"none"``. ``"none"`` builds a
-        randomly initialised network and is meant only for explicit toy runs and tests: it is
-        never chosen for you, and a missing file is an error, never a silent random init.
+        format, ``{"state_dict": {"module.<key>": ...}}``, or safetensors, loaded strictly) or
+        ``"none"``. ``"none"`` builds a randomly initialised network and is meant only for explicit
+        toy runs and tests: it is never chosen for you, and a missing file is an error, never a silent random init.
     num_classes: classes of the task. When it differs from the checkpoint's, the classifier is
         replaced by a new, randomly initialised one (name it in ``adapter.modules_to_save``).
     input_size: images are resized to ``input_size x input_size``.

@@ -2,8 +2,8 @@
 with albumentations transforms. Samples are ``{"image": 3 x S x S float, "label": int, "id": str}``."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -6,8 +6,16 @@ import torch
 from torch.utils.data import Dataset
 
 from ...data.depth_transforms import eval_resize, to_tensor, train_transform
-from ...data.nyu import (NYULabeledDataset, NYUSyncDataset, check_root, read_labeled_scenes, read_split_file,
-                         read_split_indices, scene_holdout, scene_of)
+from ...data.nyu import (
+    NYULabeledDataset,
+    NYUSyncDataset,
+    check_root,
+    read_labeled_scenes,
+    read_split_file,
+    read_split_indices,
+    scene_holdout,
+    scene_of,
+)
 from ...data.synthetic_depth import SyntheticDepthDataset
 from .config import SOURCES, DepthDataConfig
 

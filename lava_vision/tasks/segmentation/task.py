@@ -8,8 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
-from ...data.segmentation import (BinarySegmentationDataset, build_transform, holdout, pairs_from_csv,
-                                  pairs_from_folders)
+from ...data.segmentation import BinarySegmentationDataset, build_transform, holdout, pairs_from_csv, pairs_from_folders
 from ...metrics.segmentation import ber_counts, ber_from_counts, iou_dice, resize_probabilities, segmentation_metrics
 from ...metrics.sod import e_measure_curve, mae, s_measure
 from ...train.config import RunConfig
@@ -17,7 +16,6 @@ from .config import SamModelConfig, SegDataConfig, SegLossConfig
 from .losses import balanced_bce, structure_loss
 from .model import build_prompt_free_sam
 from .visualize import write_panels
-
 
 EVAL_RESOLUTIONS = ("native", "model")
 

@@ -17,7 +17,7 @@ submodule from ``CLIPTextModel`` (not from ``CLIPTextModelWithProjection``), see
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

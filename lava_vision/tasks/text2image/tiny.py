@@ -44,8 +44,7 @@ def tiny_tokenizer(max_length: int = 77, pad_token: str = "<|endoftext|>"):
 
 def tiny_sdxl_pipeline(seed: int = 0):
     """A randomly initialised tiny ``StableDiffusionXLPipeline`` (about 1 M parameters)."""
-    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline,
-                           UNet2DConditionModel)
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
