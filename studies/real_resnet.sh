@@ -109,15 +109,22 @@ report() {
 queue5() {
   cell grid_10epochs_today train.seed=0 $G $TODAY train.epochs=10
 }
+# then: the largest 2-epoch lead of s = 8 (contrast, +13.9) checked at the recipe's full 10 epochs
+queue6() {
+  cell contrast_10epochs_alpha2R train.seed=0 data.corruption=contrast $NEW train.epochs=10 &
+  cell contrast_10epochs_alpha8R train.seed=0 data.corruption=contrast $NEW train.epochs=10 adapter.alpha=32 &
+  wait
+}
 if [ "${1:-all}" = all ]; then
   queue1 > runs/study_real_queue1.log 2>&1 &
   queue2 > runs/study_real_queue2.log 2>&1 &
   queue3 > runs/study_real_queue3.log 2>&1 &
   queue4 > runs/study_real_queue4.log 2>&1 &
   queue5 > runs/study_real_queue5.log 2>&1 &
+  queue6 > runs/study_real_queue6.log 2>&1 &
   wait
   base
   report
 else
-  "$1"  # queue1 ... queue5 | base | report
+  "$1"  # queue1 ... queue6 | base | report
 fi

@@ -89,3 +89,12 @@ def test_real_entry_top1_by_hand(name):
     assert math.isclose(float((pred == labels).float().mean()), entry.metrics["top1"], rel_tol=1e-6)
     result = entry.predict(images[123])
     assert classes.index(result.label) == int(pred[123])
+
+
+def test_real_entries_load_onto_one_base_and_predict_as_alone():
+    """The two real entries loaded together share one model object (one ResNet-20 in memory) and each
+    gives, on its own shipped photos, the outputs it gives when loaded alone (tests/test_zoo_shared.py)."""
+    from test_zoo_shared import check_shared_entries
+
+    shared = check_shared_entries(REAL, ROOT, n_items=32)
+    assert shared[0].model is shared[1].model and [e.name for e in shared] == REAL
