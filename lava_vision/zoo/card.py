@@ -63,7 +63,7 @@ def render_card(name: str, facts: dict, preprocess: str, extra_metrics: list[dic
     (Markdown: where the data comes from, its licence, how the split was made) a "Data" section."""
     # the optional scope line and Data section, each set off by blank lines, or nothing
     scope = f"\n**Scope:** {facts['scope']}\n" if facts.get("scope") else ""
-    data = f"\n## Data\n\n{notes.strip()}\n" if notes.strip() else ""
+    data_section = f"\n## Data\n\n{notes.strip()}\n" if notes.strip() else ""
     missing = [k for k in FIELDS if k not in facts]
     if missing:
         raise ZooError(f"model card of {name!r}: missing facts {missing}")
@@ -85,7 +85,7 @@ model `{facts['base_model_id']}` (base weights digest `{facts['base_model_revisi
 {facts['trainable_params']:,} parameters, {facts['trainable_percent']:.3f}% of the base's {facts['base_params']:,}.
 
 Dataset: `{facts['dataset']}`, evaluated on split `{facts['split']}` ({samples} samples).
-{scope}{data}
+{scope}{data_section}
 ## Metrics
 
 | metric | value |
