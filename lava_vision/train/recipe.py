@@ -18,6 +18,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from ..json_types import JsonTypeError, check_json
 from .config import RunConfig
 
 IMPORT_HINT = ("install its package or put the folder holding it on PYTHONPATH "
@@ -162,16 +163,11 @@ def _coerce(value: Any, hint: Any, key: str, raw: str) -> Any:
         if isinstance(value, (str, int)) and str(value).lower() in _TRUE | _FALSE:
             return str(value).lower() in _TRUE
         raise bad
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():  # 4.0 is the integer 4 (README: adapter.rank)
-            return int(value)
-        raise bad
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise bad
+    if hint in (int, float):  # the JSON rule: 4.0 is the integer 4 (adapter.rank), an int is a float
+        try:
+            return check_json(value, hint, key)
+        except JsonTypeError:
+            raise bad from None
     if hint is str:
         return value if isinstance(value, str) else raw
     if origin in (tuple, list):
