@@ -85,3 +85,19 @@ def test_deterministic_per_photo_and_validated():
         corrupt(image, "fog", 3)
     with pytest.raises(ValueError, match="severity 6"):
         corrupt(image, "contrast", 6)
+
+
+def test_joined_corruptions_apply_in_turn():
+    # contrast then gaussian noise, by hand: contrast as the published formula, then x + N(0, c^2)
+    # drawn from default_rng([seed, index, 1]) (the second corruption's stream), each truncated to uint8
+    image = _photo(5)
+    x = image / 255.0
+    m = x.reshape(-1, 3).mean(0)
+    step1 = (np.clip((x - m) * 0.15 + m, 0, 1) * 255).astype(np.uint8)
+    noise = np.random.default_rng([3, 9, 1]).normal(size=image.shape, scale=0.10)
+    expected = (np.clip(step1 / 255.0 + noise, 0, 1) * 255).astype(np.uint8)
+    assert np.array_equal(corrupt(image, "contrast+gaussian_noise", 5, seed=3, index=9), expected)
+    with pytest.raises(ValueError, match="joined with"):
+        corrupt(image, "contrast+contrast", 5)
+    with pytest.raises(ValueError, match="'contrast\\+fog'"):
+        corrupt(image, "contrast+fog", 5)

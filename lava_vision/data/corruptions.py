@@ -5,6 +5,9 @@ Each corruption maps an ``H x W x 3`` uint8 RGB image to a uint8 image of the sa
 float result in [0, 255] is truncated to uint8 as the published script's ``np.uint8(...)`` does.
 Random corruptions draw from ``np.random.default_rng([seed, index])``: the same photo (``index``)
 gets the same noise in every run and every split, so the protocol's hold-outs stay fixed.
+A name joined with ``+`` (``defocus_blur+gaussian_noise``) applies each corruption in turn, left
+to right, each truncated to uint8 as alone; the first draws from ``[seed, index]`` (as alone), the
+j-th (j >= 1) from ``[seed, index, j]``.
 
     x = image / 255
     gaussian_noise   clip(x + N(0, c^2), 0, 1)                 c = .04 .06 .08 .09 .10
@@ -103,22 +106,29 @@ def _pil(image: np.ndarray, name: str, c: float) -> np.ndarray:
 
 
 def check_corruption(name: str, severity: int) -> None:
-    """Raise ValueError naming the bad value."""
-    if name not in PARAMS:
-        raise ValueError(f"corruption {name!r}: expected one of {CORRUPTIONS}")
+    """Raise ValueError naming the bad value (``name`` may join several corruptions with ``+``)."""
+    parts = name.split("+")
+    if any(part not in PARAMS for part in parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"corruption {name!r}: expected one of {CORRUPTIONS}, or several distinct ones "
+                         "joined with '+'")
     if severity not in SEVERITIES:
         raise ValueError(f"corruption severity {severity!r}: expected one of {SEVERITIES}")
 
 
 def corrupt(image: np.ndarray, name: str, severity: int, seed: int = 0, index: int = 0) -> np.ndarray:
     """``image`` (``H x W x 3`` uint8) corrupted by ``name`` at ``severity`` (1..5); deterministic in
-    ``(seed, index)``."""
+    ``(seed, index)``; ``a+b`` is ``a`` then ``b`` (module docstring)."""
     check_corruption(name, severity)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"corrupt: expected an H x W x 3 uint8 image, got {image.dtype} {image.shape}")
-    c = PARAMS[name][severity - 1]
+    for j, part in enumerate(name.split("+")):
+        image = _corrupt_one(image, part, PARAMS[part][severity - 1], [seed, index] + [j] * (j > 0))
+    return image
+
+
+def _corrupt_one(image: np.ndarray, name: str, c, rng_seed: list[int]) -> np.ndarray:
     if name in ("jpeg_compression", "pixelate"):
         return _pil(image, name, c)
-    rng = np.random.default_rng([seed, index])
+    rng = np.random.default_rng(rng_seed)
     out = CORRUPT_FLOAT[name](image / 255.0, c, rng) * 255
     return out.astype(np.uint8)  # truncation, as the published script's np.uint8
