@@ -7,18 +7,20 @@ CP rank 4 on every conv; the base's BatchNorm statistics stay frozen (the engine
 norm layers in eval mode) and the 10-way head ``linear`` is trained in full.
 
 Data: ONE class folder ``<root>/<class>/<image>`` split into fixed, stratified, disjoint parts
-(data.split_sizes = 5,000 adapt / 1,000 select / 4,000 report, seeded by data.split_seed, never
-by the run's seed). ``best/`` is chosen on the val part; report the test part:
+(data.split_sizes = (0.5, 0.1, 0.4) of the folder: of the 10,000 photos below 5,000 adapt / 1,000
+select / 4,000 report, the parts earlier versions named as counts; seeded by data.split_seed,
+never by the run's seed). ``best/`` is chosen on the val part; report the test part:
 
     python tools/train.py tasks/cifar_resnet20_noise.py
     python tools/eval.py tasks/cifar_resnet20_noise.py --adapter runs/cifar_resnet20_noise --split test --no-adapter
     python tools/train.py tasks/cifar_resnet20_noise.py --set data.corruption=defocus_blur output.name=r20_defocus
-    python tools/train.py tasks/cifar_resnet20_noise.py --set data.root=/my/photos   # your own class folders
+    python tools/train.py tasks/cifar_resnet20_noise.py --set data.root=my_photos    # my_photos/<class>/<image>
 
 DATA ROOT: the default, ``../shared/real/cifar10-jpg/train`` (10,000 CIFAR-10 training photos,
 1,000 per class, as JPEG), exists only on this project's development machines, for studies
 (studies/real_resnet.sh). Elsewhere set data.root to a class folder of your own (or of CIFAR-10
-images); a missing folder is an error that names it. ResNet-32: --set
+images), of any size: the parts are fractions of it (10 classes, else also set model.num_classes);
+a missing folder is an error that names it, before anything is built. ResNet-32: --set
 model.name=cifar_resnet32 model.pretrained=/path/resnet32-d509ac18.th (the package ships only
 ResNet-20's weights).
 """
@@ -31,7 +33,7 @@ config = RunConfig(
     model=ClassificationModelConfig(name="cifar_resnet20", library="lava_vision", pretrained="hub", num_classes=10,
                                     input_size=32),  # ImageNet mean / std, as the weights were trained
     data=ClassificationDataConfig(source="imagefolder", root="../shared/real/cifar10-jpg/train",
-                                  split_sizes=(5000, 1000, 4000), split_seed=0, hflip=True,
+                                  split_sizes=(0.5, 0.1, 0.4), split_seed=0, hflip=True,
                                   corruption="gaussian_noise", severity=5, corruption_seed=0, cache_images=True),
     adapter=AdapterConfig(method="lava", preset="cnn", rank=4, modules_to_save=["linear"]),
     optim=OptimConfig(name="adamw", lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0),

@@ -93,3 +93,44 @@ def test_corrupted_photos_depend_on_the_photo_not_the_split(tmp_path):
     with pytest.raises(ValueError, match="corruption 'snow'"):
         build_dataset(ClassificationDataConfig(source="imagefolder", root=str(tmp_path), split_sizes=(5, 2, 3),
                                                corruption="snow"), model, "train")
+
+
+def test_split_fractions_scale_to_the_folder():
+    from lava_vision.data.class_folders import part_sizes
+
+    labels = np.repeat(np.arange(10), 1000)  # the real-network folder: 10 x 1,000 photos
+    # (0.5, 0.1, 0.4) of 10,000 photos are the recipe's old counts, so the very same parts
+    counts = part_sizes({"train": 0.5, "val": 0.1, "test": 0.4}, len(labels))
+    old = stratified_parts(labels, {"train": 5000, "val": 1000, "test": 4000}, seed=0)
+    new = stratified_parts(labels, counts, seed=0)
+    assert all(np.array_equal(old[k], new[k]) for k in old)
+    # round(f x N) for test and val, the rest to train when the fractions sum to 1 (nothing dropped)
+    for n in (300, 301, 37):
+        got = part_sizes({"train": 0.5, "val": 0.1, "test": 0.4}, n)
+        assert got["test"] == round(0.4 * n) and got["val"] == round(0.1 * n)
+        assert got["train"] == n - round(0.4 * n) - round(0.1 * n)
+    assert part_sizes({"train": 0.25, "val": 0.1, "test": 0.4}, 300) == {"train": 75, "val": 30, "test": 120}
+    assert part_sizes({"train": 5, "val": 2, "test": 3}, 300) == {"train": 5, "val": 2, "test": 3}  # counts as given
+    with pytest.raises(ValueError, match="not a mix"):
+        part_sizes({"train": 100, "val": 0.1, "test": 0.4}, 300)
+    with pytest.raises(ValueError, match="sum to 1.2"):
+        part_sizes({"train": 0.7, "val": 0.1, "test": 0.4}, 300)
+    with pytest.raises(ValueError, match="val part of 3 images would be empty"):
+        part_sizes({"train": 0.5, "val": 0.1, "test": 0.4}, 3)
+
+
+def test_a_folder_smaller_than_the_counts_names_the_key_and_suggests_fractions(tmp_path):
+    _folder(tmp_path)  # 10 photos
+    model = ClassificationModelConfig(name="quicknet", library="lava_vision", pretrained="none", input_size=8,
+                                      mean=(0, 0, 0), std=(1, 1, 1))
+    too_many = ClassificationDataConfig(source="imagefolder", root=str(tmp_path), split_sizes=(8, 2, 3))
+    with pytest.raises(ValueError, match=r"data.split_sizes=\(8, 2, 3\) on .* \(10 images\): they need 13 images; "
+                                         r"give the parts as fractions .*data.split_sizes=\(0.5,0.1,0.4\)"):
+        build_dataset(too_many, model, "train")
+    fractions = ClassificationDataConfig(source="imagefolder", root=str(tmp_path), split_sizes=(0.5, 0.2, 0.3),
+                                         hflip=False)
+    sizes = {split: len(build_dataset(fractions, model, split)) for split in ("train", "val", "test")}
+    assert sizes == {"train": 5, "val": 2, "test": 3}
+    missing = ClassificationDataConfig(source="imagefolder", root=str(tmp_path / "nowhere"), split_sizes=(0.5, 0.1, 0.4))
+    with pytest.raises(FileNotFoundError, match=r"data.root=.*nowhere does not exist .*--set data.root=PATH"):
+        build_dataset(missing, model, "train")

@@ -97,6 +97,55 @@ def test_load_run_predicts_with_a_run_folders_config_and_best_adapter(tmp_path):
     assert np.abs(base - want[0].numpy()).max() > 1e-2
 
 
+def _csv(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], {r[0]: np.array([float(v) for v in r[2:]]) for r in rows[1:]}
+
+
+def test_no_adapter_predicts_with_the_base_alone_and_names_the_classes(tmp_path, monkeypatch):
+    """--zoo NAME --no-adapter (the entry's base) and RECIPE --no-adapter whose data folder is absent:
+    both CSVs name CIFAR-10's classes and hold the shipped ResNet-20's own softmax, computed here from
+    its safetensors file, a fresh network and cv2 (the photos are 32 px: no resize)."""
+    import os
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from lava_vision.tasks.classification.cifar_resnet import build_cifar_resnet
+
+    photos = ROOT / "lava_vision" / "assets" / "cifar10_report_photos" / "test"
+    classes = sorted(os.listdir(photos))  # the class folders: CIFAR-10's classes in label order
+    (tmp_path / "in").mkdir()
+    for name in ("bird", "ship", "cat"):
+        shutil.copyfile(photos / name / sorted(os.listdir(photos / name))[0], tmp_path / "in" / f"{name}.jpg")
+    run_tool(monkeypatch, "predict.py", "--zoo", "cifar_resnet20_gaussian_noise", "--no-adapter",
+             "--input", str(tmp_path / "in"), "--out", str(tmp_path / "zoo_base"), "--device", "cpu")
+    run_tool(monkeypatch, "predict.py", str(ROOT / "tasks" / "cifar_resnet20_noise.py"), "--no-adapter",
+             "--set", f"data.root={tmp_path / 'absent'}", "--input", str(tmp_path / "in"),
+             "--out", str(tmp_path / "recipe_base"), "--device", "cpu")
+
+    net = build_cifar_resnet("cifar_resnet20")
+    state = load_file(str(ROOT / "lava_vision" / "assets" / "cifar_resnet20.safetensors"))
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing)
+    net.eval()
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    for out in ("zoo_base", "recipe_base"):
+        header, probs = _csv(tmp_path / out / "predictions.csv")
+        assert header == ["file", "class", *classes]
+        for file, got in probs.items():
+            rgb = cv2.cvtColor(cv2.imread(str(tmp_path / "in" / file)), cv2.COLOR_BGR2RGB) / 255.0
+            x = torch.from_numpy((rgb - mean) / std).permute(2, 0, 1)[None].float()
+            with torch.no_grad():
+                want = net(x).double().softmax(1)[0].numpy()
+            np.testing.assert_allclose(got, want, atol=1e-5)
+    # the adapted entry predicts otherwise: --no-adapter really left its adapter out
+    adapted = zoo.load("cifar_resnet20_gaussian_noise").predict(cv2.cvtColor(
+        cv2.imread(str(tmp_path / "in" / "bird.jpg")), cv2.COLOR_BGR2RGB)).probs
+    assert np.abs(adapted - _csv(tmp_path / "zoo_base" / "predictions.csv")[1]["bird.jpg"]).max() > 1e-3
+
+
 def test_depth_files_are_the_model_output_in_metres_and_millimetres(tmp_path, monkeypatch):
     from lava_vision.data.synthetic_depth import SyntheticDepthDataset
 

@@ -11,6 +11,7 @@ import _common
 EXAMPLES = """\
   python tools/predict.py tasks/quickstart.py --adapter runs/quickstart --input my_images/ --out out/pred
   python tools/predict.py --zoo depth_synthetic --input rendered_room.png --out out/depth  # synthetic rooms only
+  python tools/predict.py --zoo cifar_resnet20_gaussian_noise --no-adapter --input photos/ --out out/base  # its base
   python tools/predict.py --zoo cifar_resnet20_gaussian_noise --zoo cifar_resnet20_defocus_blur --input photos/ \\
       --out out/both
   python tools/predict.py tasks/seg_polyp.py --adapter runs/seg_polyp --input scans/ --out out/masks
@@ -46,8 +47,11 @@ def main() -> None:
                    "(default: 0)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     args = p.parse_args()
-    if sum(map(bool, (args.adapter, args.no_adapter, args.zoo))) != 1:  # --zoo: one or more
-        p.error("give one of --adapter RUN_OR_DIR, --no-adapter and --zoo NAME")
+    zoo_base_only = bool(args.zoo and args.no_adapter)  # a zoo entry's base model, without its adapter
+    if zoo_base_only and len(args.zoo) > 1:
+        p.error("--no-adapter takes one --zoo entry: its base model alone")
+    if sum(map(bool, (args.adapter, args.no_adapter, args.zoo))) != 1 and not zoo_base_only:  # --zoo: one or more
+        p.error("give one of --adapter RUN_OR_DIR, --no-adapter (with RECIPE or one --zoo NAME) and --zoo NAME")
     zoo_names = args.zoo or []
     cfg = _common.load_config(argparse.Namespace(**{**vars(args), "zoo": zoo_names[0] if zoo_names else None}))
     import torch
@@ -72,7 +76,9 @@ def main() -> None:
     if len(zoo_names) > 1:
         predict_shared(zoo_names, args, cfg, device, precision, items, out)
         return
-    if args.zoo:
+    if zoo_base_only:
+        predictor = zoo_base(zoo_names[0], args.zoo_root, cfg, device, precision)
+    elif args.zoo:
         from lava_vision import zoo
 
         entry = zoo.load(zoo_names[0], args.zoo_root, config=cfg, device=device,  # hashes and base weights verified
@@ -84,6 +90,24 @@ def main() -> None:
     bar = tqdm(items, desc="predict", unit="prompt" if kind == "text2image" else "image", dynamic_ncols=True)
     written = write_all(predictor, bar, out)
     print(f"wrote {written} files for {len(items)} inputs into {out}")
+
+
+def zoo_base(name: str, zoo_root: str | None, cfg, device, precision: str):
+    """A Predictor of zoo entry ``name``'s base model alone: built from the entry's stored config
+    (``cfg``, with --set), its weights' digest checked against the one the adapter was trained on."""
+    from lava_vision.inference import Predictor
+    from lava_vision.zoo.index import get_entry
+    from lava_vision.zoo.index import zoo_root as find_root
+    from lava_vision.zoo.index import ZooError
+    from lava_vision.zoo.load import build_from_dir
+
+    root = find_root(zoo_root)
+    entry = get_entry(name, root)
+    _, _, task, model, digest = build_from_dir(root / name, f"zoo entry {name!r}", cfg)
+    if digest is not None and digest != entry.get("base_model_revision"):
+        raise ZooError(f"zoo entry {name!r}: the base built from its config has {digest}, the adapter was trained "
+                       f"on {entry.get('base_model_revision')}")
+    return Predictor(task, model.to(device).eval(), cfg, precision)
 
 
 def predict_shared(names: list[str], args, cfg, device, precision: str, items: list, out: Path) -> None:

@@ -8,6 +8,9 @@ fixed seed, then all classes are interleaved in proportion (the k-th file of a c
 (k + 0.5) / n), and consecutive runs of that order are the parts: test first, then val, then
 train. So each part holds every class in its share of the folder, the parts are disjoint, and
 the test and val parts do not move when the train part is made smaller.
+
+Part sizes are image counts or fractions of the folder (``part_sizes``): ``(0.5, 0.1, 0.4)`` of
+10,000 photos are the same parts as ``(5000, 1000, 4000)``, and of 300 photos 150 / 30 / 120.
 """
 from __future__ import annotations
 
@@ -36,6 +39,29 @@ def list_class_folder(root: str | Path) -> tuple[list[Path], np.ndarray, list[st
         paths += files
         labels += [label] * len(files)
     return paths, np.asarray(labels, dtype=np.int64), classes
+
+
+def part_sizes(sizes: dict[str, int | float], total: int) -> dict[str, int]:
+    """Image counts of the parts: ``sizes`` as counts (integers >= 1) are returned unchanged; as
+    fractions (every value in (0, 1), summing to at most 1) each part gets ``round(fraction x total)``
+    images, except that when the fractions sum to 1 the train part takes what the others leave, so no
+    image is dropped by rounding. Mixing counts and fractions, or a part rounding to 0 images, is a
+    ValueError."""
+    values = list(sizes.values())
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in values):
+        return {k: int(v) for k, v in sizes.items()}
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1 for v in values):
+        raise ValueError(f"split sizes {sizes}: give image counts (integers >= 1) or fractions of the folder "
+                         "(each between 0 and 1), not a mix")
+    if sum(values) > 1 + 1e-9:
+        raise ValueError(f"split sizes {sizes}: fractions sum to {sum(values):g}, more than the whole folder")
+    counts = {k: int(round(v * total)) for k, v in sizes.items()}
+    if "train" in sizes and abs(sum(values) - 1) <= 1e-9:
+        counts["train"] = total - sum(n for k, n in counts.items() if k != "train")
+    empty = [k for k, n in counts.items() if n < 1]
+    if empty:
+        raise ValueError(f"split sizes {sizes}: the {', '.join(empty)} part of {total} images would be empty")
+    return counts
 
 
 def stratified_parts(labels: np.ndarray, sizes: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:

@@ -22,6 +22,8 @@ from torch import nn
 from .weights import read_state_dict
 
 DEPTHS = {"cifar_resnet20": 3, "cifar_resnet32": 5, "cifar_resnet44": 7, "cifar_resnet56": 9}
+# CIFAR-10's classes in label order (= the sorted class-folder names), what the published heads predict
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 ASSETS = {"cifar_resnet20": Path(__file__).resolve().parents[2] / "assets" / "cifar_resnet20.safetensors"}
 
 

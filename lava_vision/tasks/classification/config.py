@@ -45,8 +45,9 @@ class ClassificationDataConfig:
     source: ``cifar10`` / ``cifar100`` (official python layout under ``root``), ``imagefolder``
         (``root/<split>/<class>/<image>``; or one folder ``root/<class>/<image>`` with
         ``split_sizes``) or ``procedural`` (shapes drawn by ``lava_vision.data.procedural``; no files).
-    split_sizes: ``imagefolder`` from ONE class folder: ``(train, val, test)`` image counts of
-        fixed, disjoint, stratified parts (``lava_vision.data.class_folders.stratified_parts``,
+    split_sizes: ``imagefolder`` from ONE class folder: ``(train, val, test)`` image counts, or
+        fractions of the folder (``(0.5, 0.1, 0.4)``: they scale to any folder; see
+        ``lava_vision.data.class_folders.part_sizes``), of fixed, disjoint, stratified parts (``lava_vision.data.class_folders.stratified_parts``,
         seeded by ``split_seed``, never by the run's seed: the parts stay put across runs and seeds;
         test and val are cut first, so a smaller train part leaves them unchanged). Empty: the
         ``root/<split>/<class>`` layout.
@@ -73,7 +74,7 @@ class ClassificationDataConfig:
     seed: int = 0
     image_size: int = 32
     cifar_val_size: int = 5000
-    split_sizes: tuple[int, ...] = ()
+    split_sizes: tuple[int | float, ...] = ()
     split_seed: int = 0
     corruption: str = ""
     severity: int = 5

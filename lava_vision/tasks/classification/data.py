@@ -96,21 +96,46 @@ def folder_dataset(data_cfg: ClassificationDataConfig, split: str, transform: Ca
     if not data_cfg.split_sizes:
         return FolderDataset(Path(data_cfg.root) / split, transform, corruption=corruption,
                              cache=data_cfg.cache_images)
-    from ...data.class_folders import list_class_folder, stratified_parts
+    from ...data.class_folders import list_class_folder, part_sizes, stratified_parts
 
     sizes = dict(zip(("train", "val", "test"), data_cfg.split_sizes))
     if len(data_cfg.split_sizes) != 3 or split not in sizes:
         raise ValueError(f"data.split_sizes={data_cfg.split_sizes!r}: expected (train, val, test) sizes; "
                          f"split {split!r} is not one of them")
     _, labels, _ = list_class_folder(data_cfg.root)
-    parts = stratified_parts(labels, sizes, data_cfg.split_seed)
+    try:
+        counts = part_sizes(sizes, len(labels))
+        if sum(counts.values()) > len(labels):
+            raise ValueError(f"they need {sum(counts.values())} images")
+    except ValueError as e:
+        raise ValueError(f"data.split_sizes={tuple(data_cfg.split_sizes)!r} on {data_cfg.root} ({len(labels)} "
+                         f"images): {e}; give the parts as fractions of the folder, e.g. "
+                         "--set 'data.split_sizes=(0.5,0.1,0.4)'") from None
+    parts = stratified_parts(labels, counts, data_cfg.split_seed)
     return FolderDataset(Path(data_cfg.root), transform, parts[split], corruption, data_cfg.cache_images)
+
+
+def check_folder(data_cfg: ClassificationDataConfig, split: str) -> None:
+    """``imagefolder``: the folder ``split`` reads exists, else FileNotFoundError naming ``data.root``
+    and how to point it at photos of one's own."""
+    root = Path(data_cfg.root) if data_cfg.split_sizes else Path(data_cfg.root) / split
+    if root.is_dir():
+        return
+    layout = f"{root}/<class>/<image>"
+    own = ("--set data.root=PATH (PATH/<class>/<image>; data.split_sizes cuts it into train / val / test)"
+           if data_cfg.split_sizes else
+           "--set data.root=PATH 'data.split_sizes=(0.5,0.1,0.4)' (one folder PATH/<class>/<image>, cut into "
+           "train / val / test), or data.root=PATH holding PATH/<split>/<class>/<image>")
+    raise FileNotFoundError(f"data.root={data_cfg.root}: {root} does not exist (expected {layout}); "
+                            f"for photos of your own: {own}")
 
 
 def build_dataset(data_cfg: ClassificationDataConfig, model_cfg: ClassificationModelConfig,
                   split: str) -> Dataset:
     """The ``split`` ("train", "val" or "test") of the configured source; every dataset exposes
     ``classes`` (class names in label order)."""
+    if data_cfg.source == "imagefolder":
+        check_folder(data_cfg, split)  # before the transform's imports: a missing folder is reported at once
     transform = build_transform(model_cfg, train=split == "train", hflip=data_cfg.hflip)
     if data_cfg.source in ("cifar10", "cifar100"):
         from ...data.cifar import read_cifar
@@ -128,10 +153,13 @@ def build_dataset(data_cfg: ClassificationDataConfig, model_cfg: ClassificationM
     raise ValueError(f"data.source={data_cfg.source!r}: expected one of {SOURCES}")
 
 
-def class_names(data_cfg: ClassificationDataConfig, num_classes: int) -> list[str]:
+def class_names(data_cfg: ClassificationDataConfig, num_classes: int,
+                weights_classes: list[str] | None = None) -> list[str]:
     """Class names without reading the images (metrics may be built before any dataset): the
     procedural shapes, CIFAR's meta file or the class sub-folders (of the single folder, else of the
-    first of train/, val/, test/ that exists); indices otherwise."""
+    first of train/, val/, test/ that exists); where the data is not there (predicting with a recipe
+    whose data lives elsewhere), ``weights_classes``, the classes of the pretrained head the model
+    keeps; indices otherwise."""
     try:
         if data_cfg.source == "procedural":
             from ...data.procedural import SHAPE_CLASSES
@@ -151,7 +179,10 @@ def class_names(data_cfg: ClassificationDataConfig, num_classes: int) -> list[st
             names = []
     except FileNotFoundError:
         names = []
-    return names if len(names) == num_classes else [str(i) for i in range(num_classes)]
+    if len(names) == num_classes:
+        return names
+    return list(weights_classes) if weights_classes and len(weights_classes) == num_classes \
+        else [str(i) for i in range(num_classes)]
 
 
 def collate(samples: list[dict]) -> dict:

@@ -132,6 +132,19 @@ def _lava_vision(cfg: ClassificationModelConfig) -> nn.Module:
     return model
 
 
+def pretrained_class_names(cfg: ClassificationModelConfig) -> list[str] | None:
+    """The classes the head of the weights the package ships predicts (``pretrained="hub"`` of
+    ``library="lava_vision"``: CIFAR-10's for the CIFAR ResNets, the procedural shapes for QuickNet),
+    when ``cfg`` keeps that head (``num_classes`` equal); None otherwise."""
+    if cfg.library != "lava_vision" or cfg.pretrained != "hub":
+        return None
+    from ...data.procedural import SHAPE_CLASSES
+    from .cifar_resnet import ASSETS, CIFAR10_CLASSES
+
+    names = CIFAR10_CLASSES if cfg.name in ASSETS else SHAPE_CLASSES if cfg.name == "quicknet" else None
+    return list(names) if names is not None and len(names) == cfg.num_classes else None
+
+
 def build_classifier(cfg: ClassificationModelConfig) -> nn.Module:
     """The network ``cfg`` names, with its weights and a ``cfg.num_classes``-way head."""
     builders = {"timm": _timm, "torchvision": _torchvision, "lava_vision": _lava_vision}

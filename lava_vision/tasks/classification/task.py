@@ -13,8 +13,7 @@ from torch.utils.data import Dataset
 from ...train.config import RunConfig
 from .config import ClassificationDataConfig, ClassificationLossConfig, ClassificationModelConfig
 from .data import build_dataset, class_names, collate
-from .metrics import build_classification_metrics
-from .models import build_classifier
+from .models import build_classifier, pretrained_class_names
 from .visualize import plot_confusion_matrix, sample_panels
 
 
@@ -35,7 +34,7 @@ class ClassificationTask:
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
         self.loss_cfg = cfg.loss or ClassificationLossConfig()
-        self.classes: list[str] = class_names(cfg.data, cfg.model.num_classes)
+        self.classes: list[str] = class_names(cfg.data, cfg.model.num_classes, pretrained_class_names(cfg.model))
 
     def build_model(self) -> nn.Module:
         return build_classifier(self.cfg.model)
@@ -77,6 +76,8 @@ class ClassificationTask:
         return ["top1", *(["top5"] if n > 5 else []), *(f"acc_class/{c}" for c in self.classes), "mean_class_acc"]
 
     def build_metrics(self) -> Any:
+        from .metrics import build_classification_metrics  # torchmetrics: seconds to import, only when scoring
+
         return build_classification_metrics(self.classes)
 
     def update_metrics(self, metrics: Any, preds: dict, batch: dict) -> None:
