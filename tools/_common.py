@@ -123,10 +123,36 @@ def user_error(e: BaseException) -> bool:
     return isinstance(e, USER_ERRORS) or (trainer is not None and isinstance(e, trainer.NonFiniteLossError))
 
 
+def outside_venv() -> Path | None:
+    """The checkout's ``.venv`` (made by ``make demo``) when it exists and this Python is not it."""
+    venv = ROOT / ".venv"
+    if (venv / "bin" / "python").exists() and Path(sys.prefix).resolve() != venv.resolve():
+        return venv
+    return None
+
+
+def install_hint(extra: str) -> str:
+    """How to install the package's ``extra`` into the Python that runs this tool: never a bare
+    ``pip`` (it may belong to another Python); outside the checkout's .venv, activate that first."""
+    venv = outside_venv()
+    if venv is not None:
+        return (f"this is {sys.executable}, not the checkout's .venv: run `. {os.path.relpath(venv)}/bin/activate` "
+                f"first, then `python -m pip install -e \".[{extra}]\"`")
+    return f"{sys.executable} -m pip install -e \".[{extra}]\""
+
+
 def run_tool(main: Callable[[], None]) -> None:
-    """Run ``main``; a user mistake exits with status 2 and one line on stderr, not a traceback."""
+    """Run ``main``; a user mistake exits with status 2 and one line on stderr, not a traceback
+    (a module missing because the tool runs outside the checkout's .venv says so)."""
     try:
         main()
+    except ModuleNotFoundError as e:
+        venv = outside_venv()
+        if venv is None or os.environ.get("LAVA_VISION_DEBUG"):
+            raise
+        print(f"error: {e} in {sys.executable}: the tools run in the checkout's .venv (made by make demo): "
+              f"run `. {os.path.relpath(venv)}/bin/activate` first", file=sys.stderr)
+        sys.exit(2)
     except Exception as e:
         if not user_error(e) or os.environ.get("LAVA_VISION_DEBUG"):
             raise

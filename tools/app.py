@@ -12,7 +12,8 @@ EXAMPLES = """\
   python tools/app.py --runs runs/ --port 8080 # also every finished run under runs/
   python tools/app.py --device cuda
 
-Needs the app extra: pip install -e ".[app]". Listens on 127.0.0.1 only unless --host says
+Needs the app extra: `make app` installs it into the checkout's .venv and starts the app (or, in
+the .venv: python -m pip install -e ".[app]"). Listens on 127.0.0.1 only unless --host says
 otherwise; --share asks Gradio for a public link (needs the network). See docs/app.md."""
 
 
@@ -29,7 +30,8 @@ def main() -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     args = p.parse_args()
     if importlib.util.find_spec("gradio") is None:
-        p.error('the app needs Gradio: pip install -e ".[app]"')
+        p.error(f"the app needs Gradio: `make app` installs it into the checkout's .venv and starts the app; "
+                f"or {_common.install_hint('app')}")
     from lava_vision.app import serve
 
     serve(args.zoo_root, args.runs, args.host, args.port, args.share, args.device)

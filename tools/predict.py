@@ -10,7 +10,7 @@ import _common
 
 EXAMPLES = """\
   python tools/predict.py tasks/quickstart.py --adapter runs/quickstart --input my_images/ --out out/pred
-  python tools/predict.py --zoo depth_synthetic --input rendered_room.png --out out/depth  # synthetic rooms only
+  python tools/predict.py --zoo depth_synthetic --input my_render.png --out out/depth  # a synthetic room render
   python tools/predict.py --zoo cifar_resnet20_gaussian_noise --no-adapter --input photos/ --out out/base  # its base
   python tools/predict.py --zoo cifar_resnet20_gaussian_noise --zoo cifar_resnet20_defocus_blur --input photos/ \\
       --out out/both
