@@ -131,6 +131,7 @@ def test_a_folder_smaller_than_the_counts_names_the_key_and_suggests_fractions(t
                                          hflip=False)
     sizes = {split: len(build_dataset(fractions, model, split)) for split in ("train", "val", "test")}
     assert sizes == {"train": 5, "val": 2, "test": 3}
-    missing = ClassificationDataConfig(source="imagefolder", root=str(tmp_path / "nowhere"), split_sizes=(0.5, 0.1, 0.4))
+    missing = ClassificationDataConfig(source="imagefolder", root=str(tmp_path / "nowhere"),
+                                       split_sizes=(0.5, 0.1, 0.4))
     with pytest.raises(FileNotFoundError, match=r"data.root=.*nowhere does not exist .*--set data.root=PATH"):
         build_dataset(missing, model, "train")

@@ -96,9 +96,8 @@ def zoo_base(name: str, zoo_root: str | None, cfg, device, precision: str):
     """A Predictor of zoo entry ``name``'s base model alone: built from the entry's stored config
     (``cfg``, with --set), its weights' digest checked against the one the adapter was trained on."""
     from lava_vision.inference import Predictor
-    from lava_vision.zoo.index import get_entry
+    from lava_vision.zoo.index import ZooError, get_entry
     from lava_vision.zoo.index import zoo_root as find_root
-    from lava_vision.zoo.index import ZooError
     from lava_vision.zoo.load import build_from_dir
 
     root = find_root(zoo_root)

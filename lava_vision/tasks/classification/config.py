@@ -47,10 +47,10 @@ class ClassificationDataConfig:
         ``split_sizes``) or ``procedural`` (shapes drawn by ``lava_vision.data.procedural``; no files).
     split_sizes: ``imagefolder`` from ONE class folder: ``(train, val, test)`` image counts, or
         fractions of the folder (``(0.5, 0.1, 0.4)``: they scale to any folder; see
-        ``lava_vision.data.class_folders.part_sizes``), of fixed, disjoint, stratified parts (``lava_vision.data.class_folders.stratified_parts``,
-        seeded by ``split_seed``, never by the run's seed: the parts stay put across runs and seeds;
-        test and val are cut first, so a smaller train part leaves them unchanged). Empty: the
-        ``root/<split>/<class>`` layout.
+        ``lava_vision.data.class_folders.part_sizes``), of fixed, disjoint, stratified parts
+        (``lava_vision.data.class_folders.stratified_parts``, seeded by ``split_seed``, never by the
+        run's seed: the parts stay put across runs and seeds; test and val are cut first, so a
+        smaller train part leaves them unchanged). Empty: the ``root/<split>/<class>`` layout.
     corruption / severity / corruption_seed: ``imagefolder`` photos corrupted by a CIFAR-10-C
         corruption (``lava_vision.data.corruptions.CORRUPTIONS``, severity 1..5) before the
         transform, each photo's randomness seeded by (corruption_seed, its index in the folder).
