@@ -62,18 +62,19 @@ def test_the_readme_first_screen_runs_as_printed_in_a_fresh_clone(tmp_path):
     proc = subprocess.run(["bash", "-c", script], cwd=clone, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
+    demo, _, tools = out.partition("classification on split")  # make demo's output | tools/eval.py's and on
 
     # make demo installed only the demo's stamp, into the clone's .venv, and the package from the clone
     assert (clone / ".venv" / ".installed-demo").is_file() and not (clone / ".venv" / ".installed-test").exists()
     # ONE table, on the report photos: before (frozen base) < after (adapted), and the run folder once
-    assert out.count("run folder: ") == 1 and out.count("metric ") == 1
-    run = clone / re.search(r"run folder: (runs/demo-\S+)", out).group(1)
+    assert demo.count("run folder: ") == 1 and demo.count("metric ") == 1
+    run = clone / re.search(r"run folder: (runs/demo-\S+)", demo).group(1)
     rows = {m.group(1): (float(m.group(2)), float(m.group(3)))
-            for m in re.finditer(r"^(top1|top5|mean_class_acc)\s+([\d.]+)\s+([\d.]+)\s+[+-][\d.]+$", out, flags=re.M)}
+            for m in re.finditer(r"^(top1|top5|mean_class_acc)\s+([\d.]+)\s+([\d.]+)\s+[+-][\d.]+$", demo, flags=re.M)}
     assert set(rows) == {"top1", "top5", "mean_class_acc"}
     assert rows["top1"][1] > rows["top1"][0] + 0.05, rows
     n_report = sum(1 for _ in (clone / PHOTOS).rglob("*.jpg"))
-    assert f"{n_report} report photos" in out
+    assert f"{n_report} report photos" in demo
     # the panels show report photos: one per class folder of test/, before and after
     classes = sorted(p.name for p in (clone / PHOTOS).iterdir())
     for when in ("before", "after"):
@@ -85,7 +86,7 @@ def test_the_readme_first_screen_runs_as_printed_in_a_fresh_clone(tmp_path):
             table = list(csv.reader(f))
         assert table[0] == ["file", "class", *classes]
         assert sorted(r[0] for r in table[1:]) == sorted(p.name for p in (clone / PHOTOS / "bird").iterdir())
-    assert "recorded" in out  # tools/eval.py --zoo: recorded | now
+    assert "recorded" in tools  # tools/eval.py --zoo: recorded | now
 
     # a tool run outside the .venv says to activate it, instead of a bare ModuleNotFoundError
     outside = subprocess.run(["python3", "tools/predict.py", "--zoo", "cifar_resnet20_gaussian_noise", "--input",
