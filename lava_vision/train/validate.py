@@ -38,6 +38,9 @@ def _one_of(key: str, value: Any, choices: tuple) -> None:
         raise RecipeError(f"{key}={value!r}: expected one of {', '.join(repr(c) for c in choices)}")
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 def check_config(cfg: RunConfig, trackers: bool = True) -> None:
     """Raise RecipeError / AdapterConfigError naming the first bad key; needs no model, data or task.
     ``trackers=False`` skips ``train.trackers`` (a stored config only loaded for inference logs nothing)."""
@@ -57,6 +60,14 @@ def check_config(cfg: RunConfig, trackers: bool = True) -> None:
     _positive_int("train.save_every", t.save_every, 0)
     _number("train.save_every_minutes", t.save_every_minutes)
     _positive_int("train.keep_last", t.keep_last)
+    _one_of("train.compile_mode", t.compile_mode, COMPILE_MODES)
+    if t.compile:
+        import torch._dynamo
+
+        _one_of("train.compile_backend", t.compile_backend, tuple(torch._dynamo.list_backends(exclude_tags=())))
+    if t.compile_mode != "default" and t.compile_backend != "inductor":
+        raise RecipeError(f"train.compile_mode={t.compile_mode!r} needs train.compile_backend='inductor' "
+                          f"(got {t.compile_backend!r})")
     if trackers:
         check_trackers(t.trackers)
 
