@@ -77,21 +77,28 @@ def _state_dict_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def export_merged(model: nn.Module, directory: str | os.PathLike, *, source: str = "",
-                  strict: bool = False) -> ExportReport:
-    """Write ``model`` with every update merged into ``directory`` in the base's format (see module
-    doc); ``model`` itself is left as it was. Returns the report (also written as
-    ``export_report.json``). Weights keep the base's dtype. ``strict`` is checked before writing as
-    for the other formats (a merged model holds every layer, so it never refuses)."""
+def merged_report(model: nn.Module) -> ExportReport:
+    """The report of a merged export of ``model`` (every layer: a merged model holds them all), unwritten."""
     state = injection_state(model)
-    changed = _changed_roots(model)
-    report = ExportReport(format="merged", source=source)
+    report = ExportReport(format="merged")
     for name, layer in adapter_layers(model):
         report.exported[name] = f"{type(layer).__name__}: W + dW"
     for s in state.plan.saved_modules:
         report.exported[s] = "modules_to_save: trained weights"
     if state.config.method == "full":
         report.exported["*"] = "full fine-tuning: every weight as trained"
+    return report
+
+
+def export_merged(model: nn.Module, directory: str | os.PathLike, *, source: str = "",
+                  strict: bool = False) -> ExportReport:
+    """Write ``model`` with every update merged into ``directory`` in the base's format (see module
+    doc); ``model`` itself is left as it was. Returns the report (also written as
+    ``export_report.json``). Weights keep the base's dtype. ``strict`` is checked before writing as
+    for the other formats (a merged model holds every layer, so it never refuses)."""
+    changed = _changed_roots(model)
+    report = merged_report(model)
+    report.source = source
     if strict:
         report.require_exact()
     directory = Path(directory)
