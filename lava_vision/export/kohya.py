@@ -19,7 +19,7 @@ from torch import nn
 
 from ..adapters import adapter_layers, injection_state
 from ..adapters.io import atomic_write_bytes
-from .lowrank import lowrank_form
+from .lowrank import lowrank_form, weight_note
 from .report import ExportReport
 
 
@@ -55,6 +55,8 @@ def kohya_state_dict(model: nn.Module, naming: str = "sgm", tucker: bool = False
             tensors[f"{key}.lora_mid.weight"] = pair.mid
         tensors[f"{key}.alpha"] = torch.tensor(float(pair.rank))
         report.exported[name] = f"{key} (rank {pair.rank}{', Tucker core' if pair.mid is not None else ''})"
+    if (note := weight_note(model)) is not None:
+        report.notes.append(note)
     for s in state.plan.saved_modules:
         report.not_exported[s] = "modules_to_save (full weights): kohya LoRA files hold low-rank updates only"
     for te in ("lora_te1", "lora_te2"):  # diffusers infers the text-encoder key format from out_proj
