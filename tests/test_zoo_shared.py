@@ -163,3 +163,39 @@ def test_predict_tool_mixes_entries_that_share_every_non_adapter_weight(mixable_
     with pytest.raises(SystemExit):  # one weight per entry
         run_tool(monkeypatch, "predict.py", "--zoo", "convs_a", "--zoo", "convs_b", "--zoo-root", str(mixable_root),
                  "--mix", "1", "--input", str(tmp_path / "in"), "--out", str(tmp_path / "bad"), "--device", "cpu")
+
+
+def test_predict_for_a_deleted_adapter_is_an_error_naming_it(zoo_root):
+    """After ``delete_adapter(model, "shapes_a")`` the entry's predict would otherwise answer with
+    shapes_b, the adapter left on the shared model: it is a ZooError naming shapes_a instead."""
+    from lava_vision.adapters import delete_adapter
+
+    a, b = zoo.load(["shapes_a", "shapes_b"], root=zoo_root)
+    rgb = (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)
+    delete_adapter(a.model, "shapes_a")
+    with pytest.raises(ZooError, match=r"zoo entry 'shapes_a'.*no longer has adapter 'shapes_a'.*\['shapes_b'\]"):
+        a.predict(rgb)
+    want = zoo.load("shapes_b", root=zoo_root).predict(rgb).probs
+    np.testing.assert_allclose(b.predict(rgb).probs, want, atol=1e-6)  # the other entry still answers
+    np.testing.assert_allclose(a.predict(rgb, adapter="shapes_b").probs, want, atol=1e-6)  # when asked to
+
+
+@pytest.mark.parametrize("name", ["quick.start", "a\n", "", "Upper", "-lead"])
+def test_zoo_ids_and_adapter_names_follow_one_rule(name):
+    """A zoo id is loaded as its adapter's name, so an id the zoo accepts must be an adapter name:
+    ``quick.start`` (a '.' would split the adapter's module path), control characters and the empty
+    name are refused by both, never turned into ``default``."""
+    from lava_vision.adapters import AdapterConfig, inject
+    from lava_vision.zoo.index import check_name
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    with pytest.raises(ZooError, match="zoo entry name"):
+        check_name(name)
+    if name != "Upper":  # an adapter name may hold capitals; a zoo id (a Hub repo name) is lower case
+        with pytest.raises(ValueError, match="adapter name"):
+            inject(model, AdapterConfig(rank=1, targets=["0"]), name=name)
+        assert adapter_names(model) == []
+    for good in ("quick_start", "shapes-b2"):
+        assert check_name(good) == good
+        inject(model, AdapterConfig(rank=1, targets=["0"]), name=good)
+    assert adapter_names(model) == ["quick_start", "shapes-b2"]

@@ -181,7 +181,7 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, strict_base: bo
             inject(model, cfg, name)  # plans first: a refused plan leaves the model as it was
         except AdapterConfigError as e:  # the file's patterns or ranks do not fit this model
             raise AdapterFileError(f"{directory / CONFIG_NAME}: {e}") from e
-        state = injection_state(model, name or DEFAULT_NAME)
+        state = injection_state(model, DEFAULT_NAME if name is None else name)
         try:
             compare_fingerprints(doc["fingerprint"], state.fingerprint, str(directory / CONFIG_NAME))
         except AdapterFileError:

@@ -18,19 +18,17 @@ is the single-adapter model of before: same module tree, same state-dict keys, s
 from __future__ import annotations
 
 import math
-import re
 
 import torch
 from torch import nn
 
+from ..names import is_safe_name, name_rule
 from . import injector
 from .adapter_set import adapter_slots, install, members, strip
 from .base import DEFAULT_NAME
 from .config import AdapterConfig, AdapterConfigError
 from .plan_table import Plan
 from .state import BASE, NAMED_ATTR, STATE_ATTR, InjectionState, NamedAdapters, injection_state, named_adapters
-
-_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
 def adapter_names(model: nn.Module) -> list[str]:
@@ -53,9 +51,11 @@ def _registry(model: nn.Module) -> NamedAdapters:
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or hasattr(nn.ModuleDict(), name):
-        raise ValueError(f"adapter name {name!r}: use letters, digits, '_' and '-' (and not a ModuleDict "
-                         "method such as 'keys' or 'update')")
+    """``name`` if it is an adapter name (``names.py``: the rule zoo ids share) and no ModuleDict
+    attribute; else a ValueError naming it."""
+    if not is_safe_name(name, kind="adapter") or hasattr(nn.ModuleDict(), name):
+        raise ValueError(f"adapter name {name!r}: use {name_rule(kind='adapter')}, and not a ModuleDict "
+                         "method such as 'keys' or 'update'")
     return name
 
 
@@ -86,7 +86,7 @@ def inject(model: nn.Module, config: AdapterConfig, name: str | None = None) -> 
     inactive (``set_adapter`` activates it) and may adapt other layers than the others."""
     reg = named_adapters(model)
     if reg is None:
-        return injector.inject(model, config, check_name(name or DEFAULT_NAME))
+        return injector.inject(model, config, check_name(DEFAULT_NAME if name is None else name))
     if name is None:
         raise AdapterConfigError(f"model already has adapters {list(reg.states)}; call unload() first, or add "
                                  "this one beside them under a name (inject(model, config, name=...))")

@@ -58,13 +58,20 @@ class ZooModel:
     def predict(self, item: Any, seed: int = 0, adapter: str | dict[str, float] | None = None) -> Any:
         """The task's result for one image (or prompt). adapter: which of the shared model's adapters
         predicts, a name or a mix ``{name: weight}`` (``adapters.set_adapter``); default: this entry's.
-        The choice stays active on the model afterwards."""
+        The choice stays active on the model afterwards. Without ``adapter``, this entry's adapter
+        must still be on the model: after ``delete_adapter`` (or ``unload``) it is a ZooError naming it,
+        never an answer from the model's other adapters."""
         from ..adapters import set_adapter
         from ..adapters.named import adapter_names
         from ..inference import Predictor  # lazy: inference imports this package's preprocess
 
-        if adapter is not None or self.name in adapter_names(self.model):
-            set_adapter(self.model, adapter if adapter is not None else self.name)
+        if adapter is None:
+            present = adapter_names(self.model)
+            if self.name not in present:
+                raise ZooError(f"zoo entry {self.name!r}: the model no longer has adapter {self.name!r} (deleted, "
+                               f"or merged away by unload); it has {present or 'no adapters'}; pass adapter=... to "
+                               f"predict with another, or zoo.load({self.name!r}) again")
+        set_adapter(self.model, adapter if adapter is not None else self.name)
         return Predictor(self.task, self.model, self.config).predict(item, seed)
 
 
