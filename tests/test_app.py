@@ -166,8 +166,9 @@ def test_bad_inputs_are_messages_and_the_server_goes_on(client, app_server, tmp_
     with open(tmp_path / "cut.png", "wb") as f:  # a valid header, the pixel data cut off
         write_rgb(tmp_path / "whole.png", np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
         f.write((tmp_path / "whole.png").read_bytes()[:600])
-    expected = {"broken.png": "cannot read this file as an image", "grey.png": "this image has 1 channel (greyscale)",
-                "cmyk.jpg": "this image has 4 channels (CMYK)", "clear.png": "4 channels with transparency (RGBA)",
+    Image.fromarray(np.full((16, 16), 1.5, np.float32), "F").save(tmp_path / "float.tif")
+    expected = {"broken.png": "cannot read this file as an image", "float.tif": "float32 pixels outside [0, 1]",
+                "clear.png": "RGBA with transparency (256 pixel(s) with alpha below 255)",
                 "wide.png": "image too large: 4097 x 8 pixels; the limit is at most 4096 x 4096 pixels",
                 "cut.png": "cannot decode this image completely"}
     for name, said in expected.items():
@@ -184,6 +185,13 @@ def test_bad_inputs_are_messages_and_the_server_goes_on(client, app_server, tmp_
                            np.full((64, 64, 1), 255, np.uint8)], axis=2)
     Image.fromarray(rgba, "RGBA").save(tmp_path / "opaque.png")
     assert app_predict(client, "zoo:quickstart", tmp_path / "opaque.png")["cls_adapted"] == out["cls_adapted"]
+    # greyscale and CMYK follow read_rgb's rule (the reader of tools/predict.py): grey in 3 channels,
+    # CMYK by Pillow's conversion; each answers as the RGB file holding those pixels
+    for name in ("grey.png", "cmyk.jpg"):
+        rgb = np.asarray(Image.open(tmp_path / name).convert("RGB"))
+        Image.fromarray(rgb, "RGB").save(tmp_path / f"{name}.rgb.png")
+        got = app_predict(client, "zoo:quickstart", tmp_path / name)["cls_adapted"]
+        assert got and got == app_predict(client, "zoo:quickstart", tmp_path / f"{name}.rgb.png")["cls_adapted"], name
     # uploads were stored in the app's own temporary folder, and nothing was written where it runs
     upload = (tmp_path / "whole.png").read_bytes()
     stored = [p for p in (d / "tmp").rglob("*") if p.is_file() and p.read_bytes() == upload]
