@@ -38,15 +38,15 @@ def export(model: nn.Module, directory: str | os.PathLike, format: str, **option
 
 
 def planned_report(model: nn.Module, format: str, *, naming: str = "sgm", tucker: bool = False,  # noqa: A002
-                   **_: object) -> ExportReport:
-    """What ``export(model, ..., format, **options)`` would export and leave out, writing nothing
-    (the options that decide it are kohya's ``naming`` and ``tucker``; the others are accepted and ignored)."""
+                   clip_paths: str = "transformers4", **_: object) -> ExportReport:
+    """What ``export(model, ..., format, **options)`` would export and leave out, writing nothing (the
+    options that decide it are kohya's ``naming``, ``tucker`` and ``clip_paths``; the others are ignored)."""
     if format not in FORMATS:
         raise ValueError(f"export format {format!r}: expected one of {FORMATS}")
     if format == "peft":
         return peft_state_dict(model)[-1]
     if format == "kohya":
-        return kohya_state_dict(model, naming, tucker)[1]
+        return kohya_state_dict(model, naming, tucker, clip_paths)[1]
     return merged_report(model)
 
 
