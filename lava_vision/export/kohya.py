@@ -92,7 +92,8 @@ def export_kohya(model: nn.Module, directory: str | os.PathLike, *, naming: str 
     atomic_write_bytes(directory / filename, save(tensors, metadata=meta))
     report.files = [filename]
     where = ("ComfyUI: models/loras/, A1111: models/Lora/; " if naming == "sgm" else
-             "LyCORIS: lycoris.kohya.create_network_from_weights(1.0, file, vae, [te1, te2], unet); ")
+             "LyCORIS: lycoris.wrapper.create_lycoris_from_weights(1.0, file, part) per part, LORA_PREFIX "
+             "lora_unet / lora_te1 / lora_te2 (on transformers 5 with clip_paths='installed'); ")
     report.notes.append(where + "diffusers: StableDiffusionXLPipeline.load_lora_weights(file)"
                         + ("" if diffusers_loadable(tensors) else " refuses lora_mid (Tucker) keys"))
     report.write(directory)

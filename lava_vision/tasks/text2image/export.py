@@ -8,7 +8,7 @@ underscores>`` with prefix ``lora_unet`` (UNet), ``lora_te1`` (CLIP ViT-L) or ``
   on, e.g. ``lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q``; what ComfyUI and A1111
   users' SDXL LoRAs use, and what diffusers' ``load_lora_weights`` maps back itself.
 * ``diffusers``: diffusers' own module paths, e.g. ``lora_unet_down_blocks_1_attentions_0_...``;
-  what LyCORIS' ``create_network_from_weights`` matches on a diffusers UNet.
+  what LyCORIS' ``create_lycoris_from_weights`` matches on a diffusers UNet.
 
 Text-encoder keys use the transformers-4 CLIP module paths in both namings, whatever transformers is
 installed: ``lora_te1_text_model_encoder_layers_0_self_attn_q_proj`` (kohya's scripts, ComfyUI's and
