@@ -59,7 +59,7 @@ class TrainConfig:
     # stays eager); the first step's time, compilation included, is logged as compile_warmup_s
     compile: bool = False
     compile_backend: str = "inductor"  # torch.compile backend: inductor | aot_eager | eager | ...
-    compile_mode: str = "default"  # inductor mode: default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
+    compile_mode: str = "default"  # inductor only: default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs
 
 
 @dataclass
