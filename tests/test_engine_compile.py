@@ -11,11 +11,11 @@ import torch
 from torch._dynamo import register_backend
 
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
-from test_engine_train import QUIET, adapter_tensors, reference_sgd  # noqa: E402
 from toy_task import toy_config  # noqa: E402
 
 from lava_vision.train import train  # noqa: E402
 from lava_vision.train.recipe import RecipeError  # noqa: E402
+from test_engine_train import QUIET, adapter_tensors, reference_sgd  # noqa: E402
 
 SGD = ["optim.name=sgd", "optim.momentum=0", "optim.weight_decay=0", "optim.grad_clip=0", "optim.lr=0.5",
        "schedule.name=constant", "schedule.warmup_steps=0", "adapter.dropout=0", "adapter.lam=0.3",
