@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from gradio_client import Client, handle_file
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
 from inprocess_tools import ROOT, run_tool  # noqa: E402
 
-from app_server import SEG_RECIPE, SHARED  # noqa: E402
+from app_server import SEG_RECIPE, SHARED, start_app, stop_app  # noqa: E402
 from test_predict import write_rgb  # noqa: E402
 
 torch.set_num_threads(1)  # the server runs single-threaded too: same reductions, identical numbers
@@ -199,9 +200,16 @@ def test_listens_on_loopback_only_without_a_share_link(app_server):
     assert "public URL" not in log and "gradio.live" not in log
 
 
-def test_cards_show_metrics_and_their_split(client):
+def test_cards_show_metrics_and_their_split(client, app_setup):
+    # the seg run's best/ records validation numbers from training; its eval_test.json (what
+    # tools/eval.py writes) has the test numbers: the card shows those, labelled test
     status, card, *_ = client.predict("run:seg", api_name="/select")
-    assert status.startswith("seg is loaded") and "Metrics on split **test**" in card and "| sm | 0.625 |" in card
+    test_eval = json.loads((app_setup[0] / "runs" / "seg" / "eval_test.json").read_text())
+    val = json.loads((app_setup[0] / "runs" / "seg" / "best" / "adapter_config.json").read_text())["metadata"]
+    assert test_eval["after"]["sm"] != val["metrics"]["sm"]  # two different records to tell apart
+    assert status.startswith("seg is loaded") and "Metrics on split **test**" in card
+    assert f"| sm | {test_eval['after']['sm']:.4g} |" in card and f"| sm | {val['metrics']['sm']:.4g} |" not in card
+    assert "- metrics from: `eval_test.json`" in card
     status, card, *_ = client.predict("run:t2i", api_name="/select")
     assert "No evaluation recorded" in card
     status, card, *_ = client.predict("zoo:depth_synthetic", api_name="/select")
@@ -255,10 +263,15 @@ def test_shared_base_shows_each_adapter_alone_and_the_mix(client, app_setup, tmp
 
 
 def test_shared_base_that_cannot_mix_still_shows_each_alone(client, tmp_path):
-    """quickstart and its copy each train their own head: each is shown alone (as quickstart loaded
-    by itself predicts), the mix is refused naming the module, and nothing is shown for it."""
+    """quickstart and its copy each train their own head: the card says they cannot be mixed (the
+    browser test checks that no slider is shown), each is shown alone (as quickstart loaded by
+    itself predicts), the mix is refused naming the module, and nothing is shown for it."""
     from lava_vision import zoo
 
+    _, card, *_ = client.predict("shared:quickstart+quickstart_copy", api_name="/select")
+    assert "These entries cannot be mixed" in card and "both save module 'fc'" in card  # and no slider
+    _, card, *_ = client.predict(f"shared:{SHARED[0]}+{SHARED[1]}", api_name="/select")
+    assert "cannot be mixed" not in card and "Set each adapter's strength" in card
     rgb = (np.random.default_rng(5).random((36, 36, 3)) * 255).astype(np.uint8)
     write_rgb(tmp_path / "y.png", rgb)
     out = app_predict(client, "shared:quickstart+quickstart_copy", tmp_path / "y.png", weights=(0.5, 0.5))
@@ -270,3 +283,29 @@ def test_shared_base_that_cannot_mix_still_shows_each_alone(client, tmp_path):
         shown = probabilities(out[f"cls_alone_{i}"])
         np.testing.assert_allclose([shown[c] for c in alone.classes], want, rtol=0, atol=1e-6)
     assert not out["cls_adapted"] and not out["files_adapted"]
+
+
+def test_sigterm_stops_the_server_and_removes_the_uploads(tmp_path):
+    """``kill PID`` (SIGTERM, what service managers and container runtimes send) on a real
+    tools/app.py after an upload: the server says what it loads while starting, stops by itself
+    (not by the signal's default action), and its temporary folder, the upload in it, is gone.
+    (The session's server gets SIGHUP, tests/app_server.py.)"""
+    proc, url = start_app(tmp_path, ROOT / "zoo")
+    try:
+        photo = np.random.default_rng(7).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        write_rgb(tmp_path / "photo.png", photo)
+        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        app_predict(client, "zoo:quickstart", tmp_path / "photo.png")
+        upload = (tmp_path / "photo.png").read_bytes()
+        temp = list((tmp_path / "tmp").glob("lava-vision-app-*"))
+        assert len(temp) == 1 and any(p.is_file() and p.read_bytes() == upload for p in temp[0].rglob("*"))
+        status = stop_app(proc, signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = (tmp_path / "server.log").read_text()
+    assert status == 0, f"exit status {status} (None: killed after 30 s; -15: died of SIGTERM)\n{log}"
+    assert not temp[0].exists(), "the uploads outlived the server"
+    assert "SIGTERM: stopping the server" in log
+    said = [log.index(s) for s in ("loading zoo entries", "building the page", "Running on local URL")]
+    assert said == sorted(said), log  # start-up says what it is doing, in order
