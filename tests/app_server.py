@@ -4,7 +4,7 @@ with a copy of the zoo plus an index entry whose folder is missing ("ghost"), a 
 on one base that can be mixed (``SHARED``: "mix_a", "mix_b", published by the real publish code
 from 3-step quickstart runs that train no head of their own), a runs folder with
 tiny segmentation and text-to-image runs (random adapters, no training), and the server on a free
-local port, started as a person starts it and stopped by a signal."""
+local port, started as a person starts it and stopped by SIGTERM."""
 from __future__ import annotations
 
 import contextlib
@@ -135,13 +135,18 @@ def stop_app(proc: subprocess.Popen, how: signal.Signals) -> int | None:
 
 @contextlib.contextmanager
 def running_app(d: Path) -> Iterator[str]:
-    """``python tools/app.py`` over ``make_app_folder(d)``; yields its URL. On exit it gets SIGHUP
-    (what a closed terminal sends; tests/test_app.py sends SIGTERM to a server of its own), must
-    stop by itself, and its temporary folder must be gone."""
+    """``python tools/app.py`` over ``make_app_folder(d)``; yields its URL. At the end of the session
+    (every test's uploads made) it gets SIGTERM, what ``kill``, service managers and container
+    runtimes send: it must stop by itself (exit status 0, not the signal's default death) and its
+    temporary folder, with the uploads, must be gone."""
     proc, url = start_app(d, d / "zoo", d / "runs")
     try:
         yield url
+        temp = list((d / "tmp").glob("lava-vision-app-*"))
+        assert len(temp) == 1 and temp[0].is_dir()  # the folder was there while it ran
     finally:
-        status = stop_app(proc, signal.SIGHUP)
-    assert status is not None, "the app did not stop on SIGHUP"
-    assert not list((d / "tmp").glob("lava-vision-app-*")), "the app left its temporary folder behind"
+        status = stop_app(proc, signal.SIGTERM)
+    log = (d / "server.log").read_text()
+    assert status == 0, f"exit status {status} after SIGTERM (None: killed after 30 s; -15: died of it)\n{log}"
+    assert "SIGTERM: stopping the server" in log
+    assert not temp[0].exists(), "the app left its temporary folder (the uploads) behind"
