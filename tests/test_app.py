@@ -194,9 +194,11 @@ def test_bad_inputs_are_messages_and_the_server_goes_on(client, app_server, tmp_
     assert sorted(p.name for p in (d / "runs").iterdir()) == ["seg", "t2i"]
 
 
-def test_listens_on_loopback_only_without_a_share_link(app_server):
+def test_listens_on_loopback_only_without_a_share_link(app_server, client):
     url, d = app_server
+    client.predict("zoo:quickstart", api_name="/select")  # built now or by an earlier test
     log = (d / "server.log").read_text()
+    assert "building zoo: quickstart (classification): its base and adapted models..." in log
     assert f"Running on local URL:  {url.rstrip('/')}" in log and url.startswith("http://127.0.0.1:")
     assert "public URL" not in log and "gradio.live" not in log
     said = [log.index(s) for s in ("loading zoo entries", "building the page", "Running on local URL")]

@@ -191,6 +191,7 @@ class Models:
             return self._cache[key]
 
     def _load(self, s: Source, report: Callable[[float, str], None]) -> Loaded:
+        print(f"building {s.label}: its base and adapted models...", flush=True)  # the server's log too
         try:
             report(0.1, f"loading {s.name}: adapter (files verified)")
             if s.kind == "shared":  # every member's files and base digest checked, one base model
