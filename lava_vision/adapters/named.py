@@ -135,11 +135,9 @@ def set_adapter(model: nn.Module, adapter: str | dict[str, float]) -> None:
     if not mix:
         raise ValueError("set_adapter: name at least one adapter (disable_adapters() runs the base model)")
     for n, w in mix.items():
-        if n not in reg.states:
-            raise ValueError(f"set_adapter: no adapter named {n!r}; the model has {list(reg.states)}")
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
             raise ValueError(f"set_adapter: weight of {n!r} is {w!r}; expected a finite number")
-    _saved_owners(reg, mix)  # refuse a clash before anything changes
+    check_mix(model, list(mix))  # refuse a clash before anything changes
     merged = any(m.merged for _, slot in adapter_slots(model) for m in members(slot))
     if merged:
         injector.unmerge(model)
@@ -150,6 +148,18 @@ def set_adapter(model: nn.Module, adapter: str | dict[str, float]) -> None:
     _sync(model, reg)
     if merged:
         injector.merge(model)
+
+
+def check_mix(model: nn.Module, names: list[str]) -> None:
+    """Raise ``ValueError`` (naming the adapter and the module) unless adapters ``names`` of
+    ``model`` can be active together: each exists and no two save the same module
+    (``modules_to_save``, e.g. each its own classifier head). ``set_adapter`` refuses exactly these
+    mixes; a caller asks first to offer a mix only where one can be made."""
+    reg = _registry(model)
+    for n in names:
+        if n not in reg.states:
+            raise ValueError(f"set_adapter: no adapter named {n!r}; the model has {list(reg.states)}")
+    _saved_owners(reg, dict.fromkeys(names, 1.0))
 
 
 def delete_adapter(model: nn.Module, name: str) -> None:

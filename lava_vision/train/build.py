@@ -79,13 +79,19 @@ def _run_model_section(directory: Path) -> dict | None:
     return section if isinstance(section, dict) else None
 
 
-def describe_base(model_section: dict) -> str:
+def describe_base(model_section: dict, weights: str | None = None) -> str:
     """The base's identity from the (portable) model section: library / name / arch and its
-    weights source (checkpoint or pretrained; size and scene when neither is set)."""
+    weights source (checkpoint or pretrained; size and scene when neither is set). ``weights``,
+    the task's own word on where they come from (``Task.describe_weights``, e.g. "packaged
+    (lava_vision/assets/x.safetensors)" for ``pretrained='hub'`` weights shipped in the package),
+    replaces ``pretrained=...``."""
     keys = ["library", "name", "arch"]
     sources = [k for k in ("checkpoint", "pretrained") if model_section.get(k)]
     keys += sources or ["size", "scene"]
-    return " ".join(f"{k}={model_section[k]}" for k in keys if model_section.get(k) not in (None, ""))
+    if weights and "pretrained" in keys:
+        keys.remove("pretrained")
+    said = [f"{k}={model_section[k]}" for k in keys if model_section.get(k) not in (None, "")]
+    return " ".join(said + ([f"weights={weights}"] if weights else []))
 
 
 def _mismatch(directory: Path, doc: dict, cfg: RunConfig, model: nn.Module | None = None) -> str:

@@ -210,9 +210,10 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
                         "metrics": evaluate(task, model, record["split"], max_samples=quick_samples, **opts)}
                        ] if quick_samples > 0 else []
             preprocess = task_preprocess(task)
+            weights_said = task.describe_weights() if hasattr(task, "describe_weights") else None
             facts = {
                 "library_name": "lava-vision", "tags": ["lava-vision", "lava", "peft", cfg.task], "license": license,
-                "task": cfg.task, "base_model_id": describe_base(portable["model"]),
+                "task": cfg.task, "base_model_id": describe_base(portable["model"], weights_said),
                 "base_model_revision": digest or "n/a (method full: the adapter file holds every weight)",
                 "dataset": describe_data(portable["data"] or {}), "split": record["split"],
                 "eval_max_samples": record["max_samples"], "adapter_method": doc["adapter_config"]["method"],

@@ -110,9 +110,20 @@ def _timm(cfg: ClassificationModelConfig) -> nn.Module:
                              pretrained_cfg_overlay=dict(file=str(path)))
 
 
+def packaged_weights(cfg: ClassificationModelConfig) -> Path | None:
+    """The weights file inside the package that ``model.pretrained='hub'`` loads for the
+    lava_vision library's networks (nothing is downloaded); None for any other model or source."""
+    from .cifar_resnet import ASSETS
+    from .quicknet import ASSET
+
+    if cfg.library != "lava_vision" or cfg.pretrained != "hub":
+        return None
+    return {**ASSETS, "quicknet": ASSET}.get(cfg.name)
+
+
 def _lava_vision(cfg: ClassificationModelConfig) -> nn.Module:
     from .cifar_resnet import ASSETS, DEPTHS, build_cifar_resnet, load_cifar_resnet
-    from .quicknet import ASSET, QuickNet, load_quicknet
+    from .quicknet import QuickNet, load_quicknet
 
     if cfg.name in DEPTHS:
         if cfg.pretrained == "none":
@@ -120,11 +131,11 @@ def _lava_vision(cfg: ClassificationModelConfig) -> nn.Module:
         if cfg.pretrained == "hub" and cfg.name not in ASSETS:
             raise FileNotFoundError(f"model.pretrained='hub': the package ships weights only for {sorted(ASSETS)}; "
                                     f"set model.pretrained to a {cfg.name} checkpoint file (.th or .safetensors)")
-        model = load_cifar_resnet(cfg.name, ASSETS[cfg.name] if cfg.pretrained == "hub" else cfg.pretrained)
+        model = load_cifar_resnet(cfg.name, packaged_weights(cfg) or cfg.pretrained)
     elif cfg.name == "quicknet":
         if cfg.pretrained == "none":
             return QuickNet(num_classes=cfg.num_classes)
-        model = load_quicknet(ASSET if cfg.pretrained == "hub" else cfg.pretrained)
+        model = load_quicknet(packaged_weights(cfg) or cfg.pretrained)
     else:
         raise ValueError(f"model.name={cfg.name!r}: library lava_vision has 'quicknet' and {sorted(DEPTHS)}")
     if model.get_submodule(head_name(model)).out_features != cfg.num_classes:

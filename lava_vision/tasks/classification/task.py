@@ -14,7 +14,7 @@ from ...train.config import RunConfig
 from .config import ClassificationDataConfig, ClassificationLossConfig, ClassificationModelConfig
 from .data import build_dataset, class_names, collate
 from .metrics import build_classification_metrics
-from .models import build_classifier
+from .models import build_classifier, packaged_weights
 from .visualize import plot_confusion_matrix, sample_panels
 
 
@@ -39,6 +39,14 @@ class ClassificationTask:
 
     def build_model(self) -> nn.Module:
         return build_classifier(self.cfg.model)
+
+    def describe_weights(self) -> str | None:
+        """``packaged (lava_vision/assets/<file>)`` when ``pretrained='hub'`` loads weights shipped in
+        the package (a zoo card must not suggest a download); None otherwise."""
+        path = packaged_weights(self.cfg.model)
+        if path is None:
+            return None
+        return f"packaged ({path.relative_to(Path(__file__).resolve().parents[3]).as_posix()})"  # lava_vision/...
 
     def preprocessing(self) -> dict:
         """The evaluation transform as data (see ``lava_vision.zoo.Preprocess``): square resize, normalise."""
