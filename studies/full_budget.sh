@@ -44,37 +44,42 @@ BG=data.corruption=defocus_blur+gaussian_noise
 cell() { name=$1; seeds=$2; shift 2; $PY tools/sweep.py $R20 --parallel 1 --report-split test \
     --set $COMMON output.name=$name "$@" --sweep $seeds || echo "cell $name failed" >&2; }
 
-# each queue in priority order: the three corruptions' main comparison, the mix, the scale s = 4,
-# ResNet-32, then s = 8, the second LoRA init, head only and full fine-tuning
+# Seed-major: every cell's seed 0 first, then seed 1, then seed 2, so a study stopped early still has
+# every comparison at the same number of seeds. The paper's cells on noise and blur ran 3 seeds at once.
 queue0() {  # ran first, eager
   $PY tools/sweep.py $R20 --parallel 1 --report-split test --set $EAGER output.name=gaussian_noise_new $G $NEW --sweep $S3
   $PY tools/sweep.py $R20 --parallel 1 --report-split test --set $EAGER output.name=defocus_blur_new $B $NEW --sweep $S3
 }
+main_cells1() {  # seed $1
+  local S=train.seed=$1
+  cell gaussian_noise_lora_peft $S $G $LORA adapter.init_lora=kaiming_uniform
+  cell contrast_new $S $C $NEW
+  cell gaussian_noise_s4 $S $G $NEW adapter.alpha=16
+  cell defocus_blur_s4 $S $B $NEW adapter.alpha=16
+  cell gaussian_noise_convs $S $G $NEW $CONVS
+  cell noise_blur_convs $S $BG $NEW $CONVS
+  cell r32_gaussian_noise_new $S $G $R32 $NEW
+}
+main_cells2() {  # seed $1
+  local S=train.seed=$1
+  cell defocus_blur_lora_peft $S $B $LORA adapter.init_lora=kaiming_uniform
+  cell contrast_paper $S $C $PAPER
+  cell contrast_lora_peft $S $C $LORA adapter.init_lora=kaiming_uniform
+  cell contrast_s4 $S $C $NEW adapter.alpha=16
+  cell defocus_blur_convs $S $B $NEW $CONVS
+  cell r32_gaussian_noise_paper $S $G $R32 $PAPER
+  cell r32_gaussian_noise_lora_peft $S $G $R32 $LORA adapter.init_lora=kaiming_uniform
+}
 queue1() {
   cell gaussian_noise_paper $S3 $G $PAPER
-  cell gaussian_noise_lora_peft $S3 $G $LORA adapter.init_lora=kaiming_uniform
-  cell defocus_blur_convs $S3 $B $NEW $CONVS
-  cell noise_blur_convs $S3 $BG $NEW $CONVS
-  cell gaussian_noise_s4 $S3 $G $NEW adapter.alpha=16
-  cell defocus_blur_s4 $S3 $B $NEW adapter.alpha=16
-  cell r32_gaussian_noise_new $S3 $G $R32 $NEW
-  cell r32_gaussian_noise_paper $S3 $G $R32 $PAPER
-  cell r32_gaussian_noise_lora_peft $S3 $G $R32 $LORA adapter.init_lora=kaiming_uniform
-  cell gaussian_noise_s8 $S3 $G $NEW adapter.alpha=32
-  cell gaussian_noise_lora_normal $S3 $G $LORA adapter.init_lora=normal
+  for seed in 0 1 2; do main_cells1 $seed; done
+  for c in gaussian_noise defocus_blur contrast; do cell ${c}_s8 $S3 data.corruption=$c $NEW adapter.alpha=32; done
   for c in gaussian_noise defocus_blur contrast; do cell ${c}_head train.seed=0 data.corruption=$c adapter.method=frozen; done
 }
 queue2() {
   cell defocus_blur_paper $S3 $B $PAPER
-  cell defocus_blur_lora_peft $S3 $B $LORA adapter.init_lora=kaiming_uniform
-  cell gaussian_noise_convs $S3 $G $NEW $CONVS
-  cell contrast_new $S3 $C $NEW
-  cell contrast_paper $S3 $C $PAPER
-  cell contrast_lora_peft $S3 $C $LORA adapter.init_lora=kaiming_uniform
-  cell contrast_s4 $S3 $C $NEW adapter.alpha=16
-  cell defocus_blur_s8 $S3 $B $NEW adapter.alpha=32
-  cell contrast_s8 $S3 $C $NEW adapter.alpha=32
-  for c in defocus_blur contrast; do cell ${c}_lora_normal $S3 data.corruption=$c $LORA adapter.init_lora=normal; done
+  for seed in 0 1 2; do main_cells2 $seed; done
+  for c in gaussian_noise defocus_blur contrast; do cell ${c}_lora_normal $S3 data.corruption=$c $LORA adapter.init_lora=normal; done
   for c in gaussian_noise defocus_blur contrast; do cell ${c}_full train.seed=0 data.corruption=$c adapter.method=full; done
 }
 # the per-run CSVs (report-part top-1 of each run's best/) and the seed statistics against the default
