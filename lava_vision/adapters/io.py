@@ -23,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
+from ..json_types import JsonFileError, read_json_file
 from .base import DEFAULT_NAME
 from .config import AdapterConfig, AdapterConfigError
 from .config_file import FORMAT, AdapterFileError, check_adapter_doc
@@ -95,9 +96,9 @@ def read_adapter_config(directory: str | os.PathLike) -> dict:
     if not path.is_file():
         raise AdapterFileError(f"{path}: no adapter config here (is {directory} an adapter folder?)")
     try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise AdapterFileError(f"{path}: not valid JSON ({e})") from e
+        doc = read_json_file(path)
+    except JsonFileError as e:
+        raise AdapterFileError(str(e)) from e
     return check_adapter_doc(doc, path)  # types and ranges of every key, before anything uses them
 
 

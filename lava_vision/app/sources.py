@@ -9,7 +9,6 @@ The page only ever sends back a key of ``list_sources``; a key it does not know 
 entry, never a path to open."""
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from .. import zoo
 from ..adapters import check_mix
 from ..inference import Predictor, load_run
 from ..train import RunConfig, find_adapter_dir, resolve_precision
+from ..train.run_files import read_run_config_doc
 
 
 class SourceError(ValueError):
@@ -128,7 +128,7 @@ def run_sources(runs_dir: str | os.PathLike) -> tuple[list[Source], list[str]]:
                                                          for n in ("best", "last")):
             continue
         try:
-            cfg = RunConfig.from_dict(json.loads((d / "config.json").read_text()))
+            cfg = RunConfig.from_dict(read_run_config_doc(d / "config.json"))
             adapter_dir = find_adapter_dir(d)
         except (OSError, ValueError, KeyError, TypeError) as e:
             problems.append(f"run {d.name}: not loadable ({type(e).__name__}: {e})")
@@ -211,7 +211,7 @@ class Models:
                 precision = resolve_precision(cfg.train.precision, self.device)
                 adapted = Predictor(entry.task, entry.model, cfg, precision)
             else:
-                cfg = RunConfig.from_dict(json.loads((s.path / "config.json").read_text()))
+                cfg = RunConfig.from_dict(read_run_config_doc(s.path / "config.json"))
                 precision = resolve_precision(cfg.train.precision, self.device)
                 adapted = load_run(s.path, cfg, self.device, precision)
             report(0.6, f"loading {s.name}: base model")

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..adapters import AdapterConfigError, AdapterFileError, Plan, inject, load_adapter, read_adapter_config
+from ..json_types import read_json_file
 from .checkpoint import find_adapter_dir
 from .config import RunConfig
 from .task import get_task
@@ -73,8 +74,8 @@ def _run_model_section(directory: Path) -> dict | None:
     """The ``model`` section of the run that wrote ``directory`` (its ``config.json``), if there is one."""
     path = directory.parent / "config.json"
     try:
-        section = json.loads(path.read_text()).get("model")
-    except (OSError, ValueError, AttributeError):
+        section = read_json_file(path).get("model")
+    except (OSError, ValueError, AttributeError):  # JsonFileError is a ValueError
         return None
     return section if isinstance(section, dict) else None
 

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..json_types import JsonFileError, read_json_file
 from .index import ZooError, check_name, check_record, get_entry, locked, read_index, verify, verify_files, zoo_root
 from .load import read_config
 from .publish import _swap_in
@@ -83,9 +84,9 @@ def pull(repo_id: str, name: str | None = None, *, root: str | os.PathLike | Non
             raise ZooError(f"hub repo {repo_id}: no {ENTRY_FILE}; not a lava-vision zoo entry")
         where = f"hub repo {repo_id}: {ENTRY_FILE}"
         try:
-            entry = json.loads(record_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ZooError(f"{where}: not valid JSON ({e})") from e
+            entry = read_json_file(record_path)
+        except JsonFileError as e:
+            raise ZooError(f"hub repo {repo_id}: {e}") from e
         if not isinstance(entry, dict):
             raise ZooError(f"{where}: not a JSON object")
         name = check_name(name or str(entry.pop("name", "")))

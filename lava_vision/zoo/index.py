@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..json_types import JsonTypeError, check_json
+from ..json_types import JsonFileError, JsonTypeError, check_json, read_json_file
 from ..names import is_safe_name, name_rule
 
 FORMAT = "lava-vision-zoo"
@@ -136,9 +136,9 @@ def read_index(root: str | os.PathLike | None = None) -> dict:
     if not path.is_file():
         return {"format": FORMAT, "format_version": 1, "entries": {}}
     try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ZooError(f"{path}: not valid JSON ({e})") from e
+        doc = read_json_file(path)
+    except JsonFileError as e:
+        raise ZooError(str(e)) from e
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("entries"), dict):
         raise ZooError(f"{path}: not a {FORMAT} index (missing format or entries)")
     for name, record in doc["entries"].items():  # names become folders: the publish --id rule, checked first
