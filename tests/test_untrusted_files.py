@@ -536,6 +536,19 @@ def test_a_list_as_metrics_json_is_a_one_line_error_in_compare(finished_run, tmp
     assert not (tmp_path / "cmp").exists()
 
 
+@pytest.mark.parametrize("line, says", [("[1]", "not a log record"), ('{"kind": "train", "step_time_s": "fast"}',
+                                                                        "step_time_s='fast'"),
+                                        ('{"kind": "train", "peak_mem_mb": [1]}', "peak_mem_mb=[1]")])
+def test_a_malformed_log_line_names_file_and_line_in_compare(finished_run, tmp_path, line, says):
+    """On main: an AttributeError / TypeError traceback from tools/compare.py."""
+    run = copy_run(finished_run, tmp_path)
+    with open(run / "log.jsonl", "a") as f:
+        f.write(line + "\n")
+    lineno = (run / "log.jsonl").read_text().count("\n")
+    with pytest.raises(JsonFileError, match=re.escape(f"{run / 'log.jsonl'}:{lineno}: {says}")):
+        summarize_run(run)
+
+
 @FUZZ
 @given(data=st.data())
 def test_fuzzed_run_config_gives_only_clear_errors(finished_run, resumable, data):

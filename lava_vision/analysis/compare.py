@@ -62,10 +62,27 @@ def _main_metric(cfg: dict, path: Path) -> str | None:
     return main
 
 
+TIMINGS = ("step_time_s", "samples_per_s", "peak_mem_mb")  # what the table takes from log.jsonl
+
+
 def _train_records(path: Path) -> list[dict]:
+    """The train records of a run's ``log.jsonl``; JsonFileError naming ``file:line`` for a line that
+    is not an object or whose timings are not numbers."""
     if not path.is_file():
         return []
-    return [record for _, record in read_jsonl(path) if record.get("kind") == "train"]
+    out = []
+    for lineno, record in read_jsonl(path):
+        if not isinstance(record, dict):
+            raise JsonFileError(f"{path}:{lineno}: not a log record (a JSON object)")
+        if record.get("kind") != "train":
+            continue
+        for key in TIMINGS:
+            if key in record:
+                value = record[key]
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise JsonFileError(f"{path}:{lineno}: {key}={value!r}: expected a number")
+        out.append(record)
+    return out
 
 
 def _median(records: list[dict], key: str) -> float:
