@@ -91,8 +91,8 @@ def check_trainer_state(state: Any, path: Path, optimizer: torch.optim.Optimizer
                               f"and position.batch={batch} ({per_epoch} optimiser steps per epoch of {batches} "
                               f"batches at {world} processes, grad_accum {grad_accum})")
     best = state["best"]
-    if best is not None and not _is_number(best):
-        raise w.fail("best", best, "None or a finite number")
+    if best is not None and (not isinstance(best, (int, float)) or isinstance(best, bool)):
+        raise w.fail("best", best, "None or a number")  # NaN included: a first evaluation may give one
     scheduler = w.dict(state["scheduler"], "scheduler", ("last_epoch",))
     w.int(scheduler["last_epoch"], "scheduler.last_epoch", 0, step)  # behind global_step by fp16 skipped steps
     _check_scaler(w, state["scaler"])
