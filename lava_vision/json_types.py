@@ -6,12 +6,18 @@ of those that does not fit the hint, naming the dotted key, and returns the valu
 holds it (a JSON list as a tuple where the hint is a tuple, an int as a float where it is a float,
 an integral float such as ``4.0`` as an int where it is an int). Hints it does not know (a class
 of a task's own) let the value through unchanged: the dataclass that declares them checks them.
+``read_json_file`` is the one reader of such files: whatever the bytes, it returns parsed JSON
+nested at most ``MAX_DEPTH`` deep or raises JsonFileError naming the file (not valid UTF-8 / JSON,
+a number too long to convert, a depth bomb that would otherwise end in a RecursionError here or in
+any recursive code that walks the document later).
 Standard library only, on the bottom floor (below adapters), so every layer may use it without importing torch.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import types
 import typing
 from typing import Any
@@ -19,6 +25,41 @@ from typing import Any
 
 class JsonTypeError(ValueError):
     """A JSON value of the wrong type; the message names the dotted key."""
+
+
+class JsonFileError(ValueError):
+    """A file that is not JSON this project reads; the message names the file."""
+
+
+MAX_DEPTH = 64  # nesting of lists/objects; the project's own files nest 6 deep at most
+
+
+def parse_json(text: str | bytes, where: str) -> Any:
+    """``json.loads(text)`` nested at most ``MAX_DEPTH`` deep; JsonFileError naming ``where`` otherwise."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise JsonFileError(f"{where}: JSON nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, an integer beyond int_max_str_digits
+        raise JsonFileError(f"{where}: not valid JSON ({e})") from e
+    stack = [(value, 1)]  # iteratively: the depth check itself must not recurse
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= MAX_DEPTH:
+                    raise JsonFileError(f"{where}: JSON nested deeper than {MAX_DEPTH} levels")
+                stack.append((child, depth + 1))
+    return value
+
+
+def read_json_file(path: str | os.PathLike) -> Any:
+    """The parsed JSON of the file at ``path`` (``parse_json``); OSError (e.g. FileNotFoundError) as
+    ``open`` raises it."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return parse_json(data, str(path))
 
 
 def type_name(hint: Any) -> str:

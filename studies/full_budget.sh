@@ -15,18 +15,22 @@
 #
 # Resumable: tools/sweep.py reuses a finished point and resumes an interrupted one, so rerunning a queue
 # continues where it stopped. Two queues side by side, one thread each (2 cores). conv_path=kernel: the
-# same adapter computed by adding dW to W (measured faster on this CPU). Every adapter field a cell
-# depends on is set explicitly, so the runs stay valid if the defaults change.
+# same adapter computed by adding dW to W (the fastest path on this CPU, docs/performance.md). Every
+# adapter field a cell depends on is set explicitly, so the runs stay valid if the defaults change.
+# train.compile (torch.compile, inductor): a step costs 0.58x an eager one on this recipe (docs/performance.md);
+# the first cells, gaussian_noise_new and defocus_blur_new, ran eager (queue0, before the option existed;
+# the same computation to rounding), every later cell compiled. A failed cell is logged and the queue goes on.
 #   bash studies/full_budget.sh            # both queues, then the report
 #   bash studies/full_budget.sh queue1     # one queue | report
-# Summary: docs/studies-real-network.md.
+# Summary: docs/studies-full-budget.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 export OMP_NUM_THREADS=1
 ROOT=${STUDY_ROOT:-runs/study_full}
 R20=tasks/cifar_resnet20_noise.py
-COMMON="train.epochs=10 adapter.conv_path=kernel eval.num_visualize=0 output.root=$ROOT"
+EAGER="train.epochs=10 adapter.conv_path=kernel eval.num_visualize=0 output.root=$ROOT"
+COMMON="$EAGER train.compile=true"
 S3=train.seed=0,1,2
 NEW="adapter.init_cp_zero=U adapter.init_cp=normal adapter.lam=0 adapter.alpha=8"           # the default, s = 2
 PAPER="adapter.init_cp_zero=V adapter.init_cp=orthonormal adapter.lam=0.1 adapter.alpha=4"  # AdapterConfig.paper()
@@ -38,38 +42,44 @@ B=data.corruption=defocus_blur
 C=data.corruption=contrast
 BG=data.corruption=defocus_blur+gaussian_noise
 cell() { name=$1; seeds=$2; shift 2; $PY tools/sweep.py $R20 --parallel 1 --report-split test \
-    --set $COMMON output.name=$name "$@" --sweep $seeds; }
+    --set $COMMON output.name=$name "$@" --sweep $seeds || echo "cell $name failed" >&2; }
 
-# each queue in priority order: the three corruptions' main comparison first, then the mix, the scale,
-# ResNet-32, the second LoRA init, head only and full fine-tuning
+# Seed-major: every cell's seed 0 first, then seed 1, then seed 2, so a study stopped early still has
+# every comparison at the same number of seeds. The paper's cells on noise and blur ran 3 seeds at once.
+queue0() {  # ran first, eager
+  $PY tools/sweep.py $R20 --parallel 1 --report-split test --set $EAGER output.name=gaussian_noise_new $G $NEW --sweep $S3
+  $PY tools/sweep.py $R20 --parallel 1 --report-split test --set $EAGER output.name=defocus_blur_new $B $NEW --sweep $S3
+}
+main_cells1() {  # seed $1
+  local S=train.seed=$1
+  cell gaussian_noise_lora_peft $S $G $LORA adapter.init_lora=kaiming_uniform
+  cell contrast_new $S $C $NEW
+  cell gaussian_noise_s4 $S $G $NEW adapter.alpha=16
+  cell defocus_blur_s4 $S $B $NEW adapter.alpha=16
+  cell gaussian_noise_convs $S $G $NEW $CONVS
+  cell noise_blur_convs $S $BG $NEW $CONVS
+  cell r32_gaussian_noise_new $S $G $R32 $NEW
+}
+main_cells2() {  # seed $1
+  local S=train.seed=$1
+  cell defocus_blur_lora_peft $S $B $LORA adapter.init_lora=kaiming_uniform
+  cell contrast_paper $S $C $PAPER
+  cell contrast_lora_peft $S $C $LORA adapter.init_lora=kaiming_uniform
+  cell contrast_s4 $S $C $NEW adapter.alpha=16
+  cell defocus_blur_convs $S $B $NEW $CONVS
+  cell r32_gaussian_noise_paper $S $G $R32 $PAPER
+  cell r32_gaussian_noise_lora_peft $S $G $R32 $LORA adapter.init_lora=kaiming_uniform
+}
 queue1() {
-  cell gaussian_noise_new $S3 $G $NEW
   cell gaussian_noise_paper $S3 $G $PAPER
-  cell gaussian_noise_lora_peft $S3 $G $LORA adapter.init_lora=kaiming_uniform
-  cell defocus_blur_convs $S3 $B $NEW $CONVS
-  cell noise_blur_convs $S3 $BG $NEW $CONVS
-  cell gaussian_noise_s4 $S3 $G $NEW adapter.alpha=16
-  cell defocus_blur_s4 $S3 $B $NEW adapter.alpha=16
-  cell contrast_s4 $S3 $C $NEW adapter.alpha=16
-  cell gaussian_noise_s8 $S3 $G $NEW adapter.alpha=32
-  cell r32_gaussian_noise_new $S3 $G $R32 $NEW
-  cell r32_gaussian_noise_paper $S3 $G $R32 $PAPER
-  cell r32_gaussian_noise_lora_peft $S3 $G $R32 $LORA adapter.init_lora=kaiming_uniform
+  for seed in 0 1 2; do main_cells1 $seed; done
+  for c in gaussian_noise defocus_blur contrast; do cell ${c}_s8 $S3 data.corruption=$c $NEW adapter.alpha=32; done
   for c in gaussian_noise defocus_blur contrast; do cell ${c}_head train.seed=0 data.corruption=$c adapter.method=frozen; done
 }
 queue2() {
-  cell defocus_blur_new $S3 $B $NEW
   cell defocus_blur_paper $S3 $B $PAPER
-  cell defocus_blur_lora_peft $S3 $B $LORA adapter.init_lora=kaiming_uniform
-  cell gaussian_noise_convs $S3 $G $NEW $CONVS
-  cell contrast_new $S3 $C $NEW
-  cell contrast_paper $S3 $C $PAPER
-  cell contrast_lora_peft $S3 $C $LORA adapter.init_lora=kaiming_uniform
-  cell defocus_blur_s8 $S3 $B $NEW adapter.alpha=32
-  cell contrast_s8 $S3 $C $NEW adapter.alpha=32
-  for c in gaussian_noise defocus_blur contrast; do
-    cell ${c}_lora_normal $S3 data.corruption=$c $LORA adapter.init_lora=normal
-  done
+  for seed in 0 1 2; do main_cells2 $seed; done
+  for c in gaussian_noise defocus_blur contrast; do cell ${c}_lora_normal $S3 data.corruption=$c $LORA adapter.init_lora=normal; done
   for c in gaussian_noise defocus_blur contrast; do cell ${c}_full train.seed=0 data.corruption=$c adapter.method=full; done
 }
 # the per-run CSVs (report-part top-1 of each run's best/) and the seed statistics against the default
@@ -89,10 +99,11 @@ report() {
 }
 if [ "${1:-all}" = all ]; then
   mkdir -p "$ROOT"
+  queue0 > "$ROOT/queue0.log" 2>&1
   queue1 > "$ROOT/queue1.log" 2>&1 &
   queue2 > "$ROOT/queue2.log" 2>&1 &
   wait
   report
 else
-  "$1"  # queue1 | queue2 | report
+  "$1"  # queue0 | queue1 | queue2 | report
 fi

@@ -4,7 +4,7 @@ with a copy of the zoo plus an index entry whose folder is missing ("ghost"), a 
 on one base that can be mixed (``SHARED``: "mix_a", "mix_b", published by the real publish code
 from 3-step quickstart runs that train no head of their own), a runs folder with
 tiny segmentation and text-to-image runs (random adapters, no training), and the server on a free
-local port, started as a person starts it."""
+local port, started as a person starts it and stopped by SIGTERM."""
 from __future__ import annotations
 
 import contextlib
@@ -26,6 +26,7 @@ from inprocess_tools import ROOT  # noqa: E402
 from test_predict import randomly_adapted  # noqa: E402
 
 SEG_RECIPE = ROOT / "tasks" / "seg_synthetic.py"
+SEG_VAL_METRICS = {"sm": 0.5}  # the seg run's training-time validation numbers (best/); its eval_test.json says 0.625
 SHARED = ("mix_a", "mix_b")  # zoo entries sharing one base; the app lists them as one choice
 T2I_RECIPE = """\
 from lava_vision.adapters import AdapterConfig
@@ -38,18 +39,19 @@ config = RunConfig(task='text2image', model=T2IModelConfig(pretrained={sdxl!r}, 
 """
 
 
-def save_run(cfg, run: Path) -> Path:
-    """A finished run folder: config.json and best/ holding a randomly initialised adapter."""
+def save_run(cfg, run: Path, metrics: dict | None = None) -> Path:
+    """A finished run folder: config.json and best/ holding a randomly initialised adapter (with
+    ``metrics``, the validation numbers the trainer records in best/, when given)."""
     from lava_vision.adapters import save_adapter
 
-    save_adapter(randomly_adapted(cfg), run / "best")
+    save_adapter(randomly_adapted(cfg), run / "best", metadata={"metrics": metrics, "step": 3} if metrics else None)
     (run / "config.json").write_text(json.dumps(cfg.to_dict()))
     return run
 
 
 def make_app_folder(d: Path) -> tuple[Path, Path, Path]:
-    """``(d, tiny SAM checkpoint, text2image recipe)``: d/runs/seg, d/runs/t2i, d/zoo (with "ghost"),
-    and d/cwd, d/tmp for the server's working folder and TMPDIR."""
+    """``(d, tiny SAM checkpoint, text2image recipe)``: d/runs/seg, d/runs/t2i, d/zoo (with "ghost");
+    start_app adds d/cwd, d/tmp: the server's working folder and TMPDIR)."""
     from lava_vision.tasks.segmentation.tiny import save_tiny_sam
     from lava_vision.tasks.text2image.tiny import write_tiny_sdxl
     from lava_vision.train import load_recipe
@@ -57,11 +59,11 @@ def make_app_folder(d: Path) -> tuple[Path, Path, Path]:
     ckpt = save_tiny_sam(d / "tiny_sam.pth")
     seg = load_recipe(SEG_RECIPE)
     seg.model.checkpoint = str(ckpt)
-    save_run(seg, d / "runs" / "seg")
+    save_run(seg, d / "runs" / "seg", metrics=SEG_VAL_METRICS)
     recipe = d / "t2i.py"
     recipe.write_text(T2I_RECIPE.format(sdxl=str(write_tiny_sdxl(d / "sdxl"))))
     save_run(load_recipe(recipe), d / "runs" / "t2i")
-    # what tools/eval.py writes into a run folder: the card shows it with its split
+    # what tools/eval.py writes into a run folder: the card shows it with its split, not best/'s val numbers
     (d / "runs" / "seg" / "eval_test.json").write_text(json.dumps(
         {"split": "test", "max_samples": 0, "adapter": str(d / "runs" / "seg" / "best"), "after": {"sm": 0.625}}))
     shutil.copytree(ROOT / "zoo", d / "zoo")
@@ -73,8 +75,6 @@ def make_app_folder(d: Path) -> tuple[Path, Path, Path]:
     index["entries"]["quickstart_copy"] = dict(index["entries"]["quickstart"])
     (d / "zoo" / "index.json").write_text(json.dumps(index))
     publish_shared(d / "zoo", d / "shared_runs")
-    for sub in ("cwd", "tmp"):
-        (d / sub).mkdir()
     return d, ckpt, recipe
 
 
@@ -97,33 +97,56 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def running_app(d: Path) -> Iterator[str]:
-    """``python tools/app.py`` over ``make_app_folder(d)`` on a free port; yields its URL. On exit
-    it is interrupted as Ctrl-C would, and its temporary folder must be gone."""
+def start_app(d: Path, zoo: Path, runs: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """``python tools/app.py --zoo-root zoo [--runs runs]`` on a free port, as a person starts it,
+    working in d/cwd with TMPDIR d/tmp (both made here), its output in d/server.log; returns the
+    process and its URL once the page answers."""
     port = free_port()
+    for sub in ("cwd", "tmp"):
+        (d / sub).mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TMPDIR": str(d / "tmp")}
     with open(d / "server.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "app.py"), "--zoo-root", str(d / "zoo"),
-                                 "--runs", str(d / "runs"), "--port", str(port), "--device", "cpu"],
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "app.py"), "--zoo-root", str(zoo),
+                                 *(["--runs", str(runs)] if runs else []), "--port", str(port), "--device", "cpu"],
                                 cwd=d / "cwd", env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.time() + 300  # a busy machine: importing torch and gradio alone can take a minute
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=5)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    proc.kill()
-                    raise RuntimeError(f"the app did not start:\n{(d / 'server.log').read_text()}") from None
-                time.sleep(1)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 300  # a busy machine: importing torch and gradio alone can take a minute
+    while True:
         try:
-            yield url
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+            urllib.request.urlopen(url, timeout=5)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-    assert not list((d / "tmp").glob("lava-vision-app-*")), "the app left its temporary folder behind"
+                raise RuntimeError(f"the app did not start:\n{(d / 'server.log').read_text()}") from None
+            time.sleep(1)
+
+
+def stop_app(proc: subprocess.Popen, how: signal.Signals) -> int | None:
+    """Send ``how`` and wait up to 30 s; the exit status, or None when it had to be killed."""
+    proc.send_signal(how)
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
+
+
+@contextlib.contextmanager
+def running_app(d: Path) -> Iterator[str]:
+    """``python tools/app.py`` over ``make_app_folder(d)``; yields its URL. At the end of the session
+    (every test's uploads made) it gets SIGTERM, what ``kill``, service managers and container
+    runtimes send: it must stop by itself (exit status 0, not the signal's default death) and its
+    temporary folder, with the uploads, must be gone."""
+    proc, url = start_app(d, d / "zoo", d / "runs")
+    try:
+        yield url
+        temp = list((d / "tmp").glob("lava-vision-app-*"))
+        assert len(temp) == 1 and temp[0].is_dir()  # the folder was there while it ran
+    finally:
+        status = stop_app(proc, signal.SIGTERM)
+    log = (d / "server.log").read_text()
+    assert status == 0, f"exit status {status} after SIGTERM (None: killed after 30 s; -15: died of it)\n{log}"
+    assert "SIGTERM: stopping the server" in log
+    assert not temp[0].exists(), "the app left its temporary folder (the uploads) behind"

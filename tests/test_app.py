@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -166,8 +168,9 @@ def test_bad_inputs_are_messages_and_the_server_goes_on(client, app_server, tmp_
     with open(tmp_path / "cut.png", "wb") as f:  # a valid header, the pixel data cut off
         write_rgb(tmp_path / "whole.png", np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
         f.write((tmp_path / "whole.png").read_bytes()[:600])
-    expected = {"broken.png": "cannot read this file as an image", "grey.png": "this image has 1 channel (greyscale)",
-                "cmyk.jpg": "this image has 4 channels (CMYK)", "clear.png": "4 channels with transparency (RGBA)",
+    Image.fromarray(np.full((16, 16), 1.5, np.float32), "F").save(tmp_path / "float.tif")
+    expected = {"broken.png": "cannot read this file as an image", "float.tif": "float32 pixels outside [0, 1]",
+                "clear.png": "RGBA with transparency (256 pixel(s) with alpha below 255)",
                 "wide.png": "image too large: 4097 x 8 pixels; the limit is at most 4096 x 4096 pixels",
                 "cut.png": "cannot decode this image completely"}
     for name, said in expected.items():
@@ -184,6 +187,13 @@ def test_bad_inputs_are_messages_and_the_server_goes_on(client, app_server, tmp_
                            np.full((64, 64, 1), 255, np.uint8)], axis=2)
     Image.fromarray(rgba, "RGBA").save(tmp_path / "opaque.png")
     assert app_predict(client, "zoo:quickstart", tmp_path / "opaque.png")["cls_adapted"] == out["cls_adapted"]
+    # greyscale and CMYK follow read_rgb's rule (the reader of tools/predict.py): grey in 3 channels,
+    # CMYK by Pillow's conversion; each answers as the RGB file holding those pixels
+    for name in ("grey.png", "cmyk.jpg"):
+        rgb = np.asarray(Image.open(tmp_path / name).convert("RGB"))
+        Image.fromarray(rgb, "RGB").save(tmp_path / f"{name}.rgb.png")
+        got = app_predict(client, "zoo:quickstart", tmp_path / name)["cls_adapted"]
+        assert got and got == app_predict(client, "zoo:quickstart", tmp_path / f"{name}.rgb.png")["cls_adapted"], name
     # uploads were stored in the app's own temporary folder, and nothing was written where it runs
     upload = (tmp_path / "whole.png").read_bytes()
     stored = [p for p in (d / "tmp").rglob("*") if p.is_file() and p.read_bytes() == upload]
@@ -192,16 +202,27 @@ def test_bad_inputs_are_messages_and_the_server_goes_on(client, app_server, tmp_
     assert sorted(p.name for p in (d / "runs").iterdir()) == ["seg", "t2i"]
 
 
-def test_listens_on_loopback_only_without_a_share_link(app_server):
+def test_listens_on_loopback_only_without_a_share_link(app_server, client):
     url, d = app_server
+    client.predict("zoo:quickstart", api_name="/select")  # built now or by an earlier test
     log = (d / "server.log").read_text()
+    assert "building zoo: quickstart (classification): its base and adapted models..." in log
     assert f"Running on local URL:  {url.rstrip('/')}" in log and url.startswith("http://127.0.0.1:")
     assert "public URL" not in log and "gradio.live" not in log
+    said = [log.index(s) for s in ("loading zoo entries", "building the page", "Running on local URL")]
+    assert said == sorted(said), log  # start-up says what it is doing, in order
 
 
-def test_cards_show_metrics_and_their_split(client):
+def test_cards_show_metrics_and_their_split(client, app_setup):
+    # the seg run's best/ records validation numbers from training; its eval_test.json (what
+    # tools/eval.py writes) has the test numbers: the card shows those, labelled test
     status, card, *_ = client.predict("run:seg", api_name="/select")
-    assert status.startswith("seg is loaded") and "Metrics on split **test**" in card and "| sm | 0.625 |" in card
+    test_eval = json.loads((app_setup[0] / "runs" / "seg" / "eval_test.json").read_text())
+    val = json.loads((app_setup[0] / "runs" / "seg" / "best" / "adapter_config.json").read_text())["metadata"]
+    assert test_eval["after"]["sm"] != val["metrics"]["sm"]  # two different records to tell apart
+    assert status.startswith("seg is loaded") and "Metrics on split **test**" in card
+    assert f"| sm | {test_eval['after']['sm']:.4g} |" in card and f"| sm | {val['metrics']['sm']:.4g} |" not in card
+    assert "- metrics from: `eval_test.json`" in card
     status, card, *_ = client.predict("run:t2i", api_name="/select")
     assert "No evaluation recorded" in card
     status, card, *_ = client.predict("zoo:depth_synthetic", api_name="/select")
@@ -255,10 +276,15 @@ def test_shared_base_shows_each_adapter_alone_and_the_mix(client, app_setup, tmp
 
 
 def test_shared_base_that_cannot_mix_still_shows_each_alone(client, tmp_path):
-    """quickstart and its copy each train their own head: each is shown alone (as quickstart loaded
-    by itself predicts), the mix is refused naming the module, and nothing is shown for it."""
+    """quickstart and its copy each train their own head: the card says they cannot be mixed (the
+    browser test checks that no slider is shown), each is shown alone (as quickstart loaded by
+    itself predicts), the mix is refused naming the module, and nothing is shown for it."""
     from lava_vision import zoo
 
+    _, card, *_ = client.predict("shared:quickstart+quickstart_copy", api_name="/select")
+    assert "These entries cannot be mixed" in card and "both save module 'fc'" in card  # and no slider
+    _, card, *_ = client.predict(f"shared:{SHARED[0]}+{SHARED[1]}", api_name="/select")
+    assert "cannot be mixed" not in card and "Set each adapter's strength" in card
     rgb = (np.random.default_rng(5).random((36, 36, 3)) * 255).astype(np.uint8)
     write_rgb(tmp_path / "y.png", rgb)
     out = app_predict(client, "shared:quickstart+quickstart_copy", tmp_path / "y.png", weights=(0.5, 0.5))
@@ -270,3 +296,26 @@ def test_shared_base_that_cannot_mix_still_shows_each_alone(client, tmp_path):
         shown = probabilities(out[f"cls_alone_{i}"])
         np.testing.assert_allclose([shown[c] for c in alone.classes], want, rtol=0, atol=1e-6)
     assert not out["cls_adapted"] and not out["files_adapted"]
+
+
+
+def test_sighup_and_sigterm_stop_the_server_as_ctrl_c_does():
+    """The handlers tools/app.py installs: SIGHUP (a closed terminal) and SIGTERM raise
+    KeyboardInterrupt, Ctrl-C's way out, so the upload folder is removed (the session's server is
+    stopped by a real SIGTERM, tests/app_server.py); a second signal while stopping is ignored."""
+    import os
+
+    from lava_vision.app.server import stop_on_signals
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM)}
+    try:
+        for sig in saved:
+            stop_on_signals()
+            assert callable(signal.getsignal(sig)), sig  # else the default action would end pytest here
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), sig)
+                time.sleep(5)  # the handler runs at once; without one, SIGHUP would end pytest
+            assert all(signal.getsignal(s) == signal.SIG_IGN for s in saved)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

@@ -1,6 +1,7 @@
 """tools/app.py in a real headless Chromium (Debian's package, driven by Playwright's Python API):
 for each task pick its source, upload an image (or type a prompt), wait for the result and read the
-page; a bad upload shows its message and a good one after it still works. Skips, saying why, where
+page; a bad upload shows its message and a good one after it still works; sliders only where a mix
+can be made; the depth profile row follows typed values and arrow keys and survives a new run. Skips, saying why, where
 Debian's chromium is not installed (`make test` installs it when it runs as root with apt-get).
 
 Set LAVA_VISION_APP_SCREENSHOTS=docs/images to refresh the docs' screenshots."""
@@ -96,6 +97,17 @@ def test_in_a_real_browser(app_server, tmp_path):
         upload(tmp_path / "shape.png", "quickstart: base | adapted done")  # the server goes on
         expect(page.locator("#cls-adapted")).to_contain_text(want["adapted"])
 
+        # two entries that each save their own head: no slider (it could only answer "no mix"), and
+        # the card says why, naming the module the adapters' own check names
+        choose("zoo: quickstart + quickstart_copy (one base, classification)", "quickstart + quickstart_copy")
+        expect(page.locator("#card")).to_contain_text("These entries cannot be mixed")
+        expect(page.locator("#card")).to_contain_text("both save module 'fc'")
+        for i in range(2):
+            expect(page.locator(f"#weight-{i}")).to_be_hidden()
+        upload(tmp_path / "shape.png", "quickstart + quickstart_copy: base | quickstart | quickstart_copy done; no mix")
+        expect(page.locator("#cls-alone-1")).to_be_visible()
+        expect(page.locator("#cls-adapted")).to_be_hidden()  # no mix column either
+
         both = " + ".join(SHARED)
         choose(f"zoo: {both} (one base, classification)", both)
         for i, name in enumerate(SHARED):  # one strength slider per adapter, named after it
@@ -114,9 +126,33 @@ def test_in_a_real_browser(app_server, tmp_path):
 
         choose("zoo: depth_synthetic (depth)", "depth_synthetic")
         upload(tmp_path / "room.png", "depth_synthetic: base | adapted done")
-        expect(page.locator("#depth-plot img")).to_be_visible()
+        plot, row_box = page.locator("#depth-plot img"), page.locator("#depth-row input[type=number]")
+        expect(plot).to_be_visible()
+        expect(row_box).to_have_value("60")  # the middle of 120 rows
         expect(download("upload_depth_m.npy")).to_have_count(1)
         page.screenshot(path=str(shots / "app-depth.png"), full_page=True)
+        def plot_is(test: str, src: str) -> None:  # compared in the page: a failure does not print the PNG
+            page.wait_for_function(f"src => document.querySelector('#depth-plot img').src {test} src", arg=src,
+                                   timeout=60_000)
+
+        # the profile row follows a typed value and the arrow keys, not only a drag
+        drawn = {"middle": plot.get_attribute("src")}
+        row_box.fill("10")
+        plot_is("!==", drawn["middle"])
+        drawn["typed"] = plot.get_attribute("src")
+        page.locator("#depth-row input[type=range]").press("ArrowUp")
+        expect(row_box).to_have_value("11")
+        plot_is("!==", drawn["typed"])
+        drawn["arrow"] = plot.get_attribute("src")
+        assert len(set(drawn.values())) == 3
+        # a new prediction keeps the chosen row: Run without an image (refused, nothing changes),
+        # then the same image again draws the same figure along row 11, not the middle
+        page.locator("#upload").get_by_label("Clear").click()
+        page.locator("#run").click()
+        expect(status).to_contain_text("upload an image first", timeout=60_000)
+        upload(tmp_path / "room.png", "depth_synthetic: base | adapted done")
+        expect(row_box).to_have_value("11")
+        plot_is("===", drawn["arrow"])
 
         choose("run: seg (segmentation)", "seg")
         upload(tmp_path / "scan.png", "seg: base | adapted done")

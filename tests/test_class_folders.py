@@ -135,3 +135,14 @@ def test_a_folder_smaller_than_the_counts_names_the_key_and_suggests_fractions(t
                                        split_sizes=(0.5, 0.1, 0.4))
     with pytest.raises(FileNotFoundError, match=r"data.root=.*nowhere does not exist .*--set data.root=PATH"):
         build_dataset(missing, model, "train")
+
+
+def test_split_sizes_are_counts_or_fractions_within_range():
+    from lava_vision.train import RecipeError
+
+    ClassificationDataConfig(source="imagefolder", split_sizes=(0.5, 0.1, 0.4)).validate()
+    ClassificationDataConfig(source="imagefolder", split_sizes=(5000, 1000, 4000)).validate()
+    with pytest.raises(RecipeError, match=r"data.split_sizes\[2\]=1.4: a fraction of the folder must lie in \(0, 1\)"):
+        ClassificationDataConfig(source="imagefolder", split_sizes=(0.5, 0.1, 1.4)).validate()
+    with pytest.raises(RecipeError, match=r"data.split_sizes\[0\]=-3"):
+        ClassificationDataConfig(source="imagefolder", split_sizes=(-3, 1, 1)).validate()

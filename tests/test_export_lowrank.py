@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lava_vision.adapters import AdapterConfig, adapter_layers, inject
+from lava_vision.adapters import AdapterConfig, adapter_layers, inject, set_adapter
 from lava_vision.export import lowrank_form
 
 torch.set_num_threads(1)
@@ -54,8 +54,13 @@ def run_pair(pair, conv: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("method", ["lava", "lora"])
 @pytest.mark.parametrize("tucker", [False, True])
-def test_pairs_add_what_the_adapter_adds(method, tucker):
+@pytest.mark.parametrize("weight", [1.0, -0.6])
+def test_pairs_add_what_the_adapter_adds(method, tucker, weight):
+    """weight: the adapter active alone at that weight (``set_adapter``): the pair (PEFT's and
+    kohya's, Tucker core included) adds what the layer then adds, the weight folded in."""
     model = adapted(method)
+    if weight != 1.0:
+        set_adapter(model, {"default": weight})
     layers = dict(adapter_layers(model))
     x_img, x_vec = torch.randn(2, 6, 9, 8, dtype=torch.float64), torch.randn(5, 7, dtype=torch.float64)
     for name in ("conv3", "conv53", "conv1", "qkv", "fc"):

@@ -179,3 +179,19 @@ def test_full_fine_tuning_has_no_peft_form(tmp_path):
     inject(model, AdapterConfig(method="full"))
     with pytest.raises(ValueError, match="merged"):
         export_peft(model, tmp_path)
+
+
+def test_export_each_strict_checks_every_adapter_before_writing_any(tmp_path):
+    """``good`` is exportable, ``bad`` adapts the dilated conv: the strict refusal names ``bad`` and
+    its layer, and no folder (``good``'s included) is written, as the message says."""
+    from lava_vision.export.multi import export_each
+
+    model = Net()
+    inject(model, AdapterConfig(rank=2, lam=0.0, targets=["conv", "blocks.*"]), name="good")
+    inject(model, AdapterConfig(rank=2, lam=0.0, targets=["dilated", "blocks.0"]), name="bad")
+    with pytest.raises(ValueError, match=r"adapter 'bad'.*nothing written.*dilated \(Conv2d with dilation"):
+        export_each(model, tmp_path / "each", "peft", strict=True)
+    assert not (tmp_path / "each").exists()
+    reports = export_each(model, tmp_path / "each", "peft")  # lenient: both written, the conv reported
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["bad", "good"]
+    assert reports["good"].not_exported == {} and set(reports["bad"].not_exported) == {"dilated"}

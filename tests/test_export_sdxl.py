@@ -92,6 +92,7 @@ def files(parts, tmp_path_factory) -> Path:
         report = export_kohya(parts, root / naming, naming=naming)
         assert report.not_exported == {} and len(report.exported) == len(list(adapter_layers(parts)))
     export_kohya(parts, root / "tucker", naming="diffusers", tucker=True)
+    export_kohya(parts, root / "lycoris", naming="diffusers", clip_paths="installed")
     report = export_merged(parts, root / "merged")
     assert {"unet/config.json", "unet/diffusion_pytorch_model.safetensors"} <= set(report.files)
     return root
@@ -202,6 +203,39 @@ def test_lycoris_loader_merges_to_our_weights(base_pipe, parts, files, tucker, m
             k = k.removeprefix("text_model.") if flat else k
             assert torch.allclose(ours[k], v, rtol=0, atol=2e-6), (sub, k)
     assert loaded == len(list(adapter_layers(parts)))
+
+
+def test_lycoris_matches_every_key_of_the_installed_clip_paths_file(base_pipe, parts, files, monkeypatch):
+    """LyCORIS names a module ``<prefix>_<its path in the module given>`` (lycoris/wrapper.py,
+    ``create_lycoris_from_weights``). On transformers 5 ``CLIPTextModel`` has no ``text_model`` level,
+    so on the real text encoder it matches none of the conventional te1 keys and drops them without a
+    word; ``clip_paths="installed"`` writes the names it matches: every key loads (counted against
+    our adapted layers), and it merges to our merged export's weights."""
+    import transformers
+    from lycoris.wrapper import LycorisNetwork, create_lycoris_from_weights
+
+    adapted = {sub: len([n for n, _ in adapter_layers(parts) if n.split(".")[0] == sub])
+               for sub in ("unet", "text_encoder", "text_encoder_2")}
+    assert min(adapted.values()) > 0
+    loaded = {}
+    for variant in ("diffusers", "lycoris"):
+        for sub, prefix in (("unet", "lora_unet"), ("text_encoder", "lora_te1"), ("text_encoder_2", "lora_te2")):
+            module = copy.deepcopy(getattr(base_pipe, sub))  # the installed transformers' own tree
+            monkeypatch.setattr(LycorisNetwork, "LORA_PREFIX", prefix)
+            network, _ = create_lycoris_from_weights(1.0, str(files / variant / "lora.safetensors"), module)
+            loaded[variant, sub] = len(network.loras)
+            if variant == "lycoris":
+                network.merge_to(1.0)
+                ours = merged(files, sub)
+                for k, v in module.state_dict().items():
+                    assert torch.allclose(ours[k], v, rtol=0, atol=2e-6), (sub, k)
+    assert {sub: loaded["lycoris", sub] for sub in adapted} == adapted
+    flat = not isinstance(getattr(base_pipe.text_encoder, "text_model", None), nn.Module)
+    assert flat == (int(transformers.__version__.split(".")[0]) >= 5)
+    # the default (ComfyUI / diffusers) file: LyCORIS drops every te1 key on transformers 5 only
+    assert loaded["diffusers", "text_encoder"] == (0 if flat else adapted["text_encoder"])
+    assert loaded["diffusers", "unet"] == adapted["unet"] and loaded["diffusers", "text_encoder_2"] == adapted[
+        "text_encoder_2"]
 
 
 # Every linear of both text encoders, and the OpenCLIP projection.

@@ -104,8 +104,9 @@ def test_adapters_import_torch_safetensors_and_the_standard_library_only():
     imported = {i for m in graph.find_descendants("lava_vision.adapters") | {"lava_vision.adapters"}
                 for i in graph.find_modules_directly_imported_by(m)}
     outside = {i for i in imported if not i.startswith("lava_vision.adapters")}
-    # lava_vision: __version__; json_types: the standard-library-only JSON type checks, below adapters
-    allowed = {"torch", "safetensors", "lava_vision", "lava_vision.json_types"} | set(sys.stdlib_module_names)
+    # lava_vision: __version__; json_types, names: the standard-library-only JSON type checks and name rules
+    allowed = ({"torch", "safetensors", "lava_vision", "lava_vision.json_types", "lava_vision.names"}
+               | set(sys.stdlib_module_names))
     assert sorted(outside - allowed) == []
     assert {"torch", "safetensors"} <= outside
 

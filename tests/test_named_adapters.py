@@ -18,6 +18,7 @@ from lava_vision.adapters import (
     active_adapters,
     adapter_layers,
     adapter_names,
+    check_mix,
     delete_adapter,
     inject,
     load_adapter,
@@ -199,6 +200,27 @@ def test_saved_modules_follow_the_active_adapter_and_files_round_trip(tmp_path):
     delete_adapter(fresh, "a")
     delete_adapter(fresh, "b")
     assert torch.equal(fresh.fc.weight, base.fc.weight)  # the base head is back
+
+
+def test_check_mix_answers_before_a_mix_is_tried():
+    """check_mix refuses exactly the pairs that save a module in common (their modules_to_save
+    lists), names that module, and changes nothing; set_adapter refuses the same pair."""
+    model = Head().double()
+    saves = {"a": ["fc"], "b": ["fc"], "c": []}
+    for n, saved in saves.items():
+        inject(model, AdapterConfig(rank=1, targets=["conv"], modules_to_save=saved), name=n)
+    for pair in (["a", "b"], ["a", "c"], ["b", "c"]):
+        common = set(saves[pair[0]]) & set(saves[pair[1]])
+        if common:
+            with pytest.raises(ValueError, match=rf"'a' and 'b' both save module '{common.pop()}'"):
+                check_mix(model, pair)
+            with pytest.raises(ValueError, match="both save module"):
+                set_adapter(model, dict.fromkeys(pair, 0.5))
+        else:
+            check_mix(model, pair)
+    assert active_adapters(model) == {"a": 1.0}  # asking changed nothing
+    with pytest.raises(ValueError, match="no adapter named 'x'"):
+        check_mix(model, ["a", "x"])
 
 
 def test_bad_names_and_clashes_are_refused_cleanly():

@@ -118,3 +118,26 @@ def test_diffusers_set_adapters_on_our_kohya_files_equals_our_mix(tmp_path):
         for g, w, b in zip(got, want, base_out):
             assert rel(w, b) > 1e-3  # the mix changes each output
             assert rel(g, w) < 1e-5
+
+
+@pytest.mark.parametrize("weight", [0.5, -1.7])
+def test_an_adapter_alone_at_a_weight_exports_what_the_model_computes(resnet, tmp_path, weight):
+    """``set_adapter(model, {"a": w})``: the merged export (loaded into the plain base) and the PEFT
+    export (loaded by PEFT) give the live model's output, w included, not adapter a at weight 1."""
+    from lava_vision.export import export, planned_report
+
+    base, model, x = resnet
+    want = ours(model, {"a": weight}, x)
+    with torch.no_grad():
+        y_base, y_one = base(x), ours(model, "a", x)
+    assert (y_one - want).abs().max() > 1e-3 * want.abs().max()  # the weight matters
+    set_adapter(model, {"a": weight})
+    export(model, tmp_path / "merged", "merged")
+    export(model, tmp_path / "peft", "peft")
+    assert f"adapter 'a' x {weight:g}" in " ".join(planned_report(model, "peft").notes)
+    plain = copy.deepcopy(base)
+    plain.load_state_dict(load_file(tmp_path / "merged" / "model.safetensors"))
+    pm = peft.PeftModel.from_pretrained(copy.deepcopy(base), tmp_path / "peft").eval()
+    with torch.no_grad():
+        close(plain(x), want, y_base)
+        close(pm(x), want, y_base)

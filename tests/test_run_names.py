@@ -43,3 +43,27 @@ def test_a_custom_task_without_output_name_needs_one(tmp_path):
     cfg.output.name, cfg.task = "", "toy_task:ToyTask"  # the folder would be named "toy_task:ToyTask"
     with pytest.raises(RecipeError, match=r"output.name='' \(task 'toy_task:ToyTask'\)"):
         check_config(cfg)
+
+
+def test_every_zoo_id_is_an_adapter_name_and_none_holds_a_control_character():
+    """Property over arbitrary strings (hypothesis): a name the zoo accepts is accepted by the adapter
+    rule too (``zoo.load`` loads an entry's adapter under its id), and no rule accepts an empty name, a
+    control character, a '/' or a '..' start; the adapter and zoo rules refuse '.'."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from lava_vision.adapters.named import check_name
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.one_of(st.text(max_size=70), st.from_regex(r"[a-z0-9][a-z0-9._\n-]{0,65}", fullmatch=True)))
+    def check(name):
+        rules = {kind: is_safe_name(name, kind=kind) for kind in ("run", "adapter", "zoo")}
+        if rules["zoo"]:
+            assert rules["adapter"] and check_name(name) == name
+        if any(rules.values()):
+            assert name and name[0].isalnum() and "/" not in name and not name.startswith("..")
+            assert not any(ord(c) < 32 or ord(c) == 127 for c in name)
+        if rules["adapter"] or rules["zoo"]:
+            assert "." not in name
+
+    check()

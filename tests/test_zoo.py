@@ -78,7 +78,10 @@ def test_publish_writes_entry_index_and_card(run_dir, published):
     assert math.isclose(front["trainable_percent"], 100 * n_adapter / n_base, rel_tol=1e-4)
     recorded = (front["task"], front["adapter_method"], front["rank"], front["split"])
     assert recorded == ("classification", "lava", 4, "val")
-    assert front["base_model_id"] == "library=lava_vision name=quicknet pretrained=hub"
+    # pretrained='hub' of the lava_vision library loads a file shipped in the package: said so, no "hub"
+    packaged = ASSET.relative_to(REPO).as_posix()
+    assert packaged.startswith("lava_vision/assets/") and ASSET.is_file()
+    assert front["base_model_id"] == f"library=lava_vision name=quicknet weights=packaged ({packaged})"
     assert front["license"] == "apache-2.0" and "LAVA" in front["citation"]
     for part in ("python tools/train.py tasks/quickstart.py --set", "train.max_steps=2", "data.val_size=16"):
         assert part in front["training_command"]
@@ -107,6 +110,22 @@ def test_load_reproduces_run_and_hand_top1(run_dir, published):
         torch.testing.assert_close(logits, ref(batch["image"]), rtol=0, atol=0)
     top1 = (logits.argmax(1) == batch["label"]).double().mean().item()
     assert math.isclose(top1, entry.metrics["top1"], rel_tol=1e-6)
+
+
+def test_shipped_entries_on_packaged_weights_say_so():
+    """Every shipped entry whose base is built with the lava_vision library's pretrained='hub'
+    weights (files inside the package, nothing downloaded) is listed with that file, never as hub."""
+    assets = REPO / "lava_vision" / "assets"
+    checked = 0
+    for row in zoo.list():
+        model = json.loads((zoo.zoo_root() / row["name"] / "config.json").read_text())["model"]
+        assert "pretrained=hub" not in row["base"], row
+        if model.get("library") == "lava_vision" and model.get("pretrained") == "hub":
+            said = row["base"].split("weights=packaged (", 1)[1].rstrip(")")
+            assert (REPO / said).is_file() and (REPO / said).parent == assets, row
+            assert zoo.read_index()["entries"][row["name"]]["base_model_id"] == row["base"]
+            checked += 1
+    assert checked >= 1
 
 
 def test_preprocess_matches_dataset_pipeline(published):

@@ -137,3 +137,57 @@ def test_pull_refuses_bad_file_records(tmp_path):
     api.repos[repo][ENTRY_FILE] = b"[1, 2]"
     with pytest.raises(ZooError, match="not a JSON object"):
         pull(repo, root=tmp_path / "zoo", api=api)
+
+
+@pytest.mark.parametrize("planted", ["dot_symlink", "dot_file", "listed_symlink"])
+def test_push_sends_only_the_listed_files_and_refuses_anything_else(tmp_path, planted):
+    """A ``.x`` symlink to a secret outside the entry (the bytes the Hub would get if push followed
+    it), an unlisted dot file, or a listed file replaced by a symlink to a copy of itself: push and
+    verify refuse the entry naming the file, and nothing reaches the Hub."""
+    make_entry(tmp_path / "a")
+    entry = tmp_path / "a" / "demo"
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"SECRET-TOKEN-123")
+    if planted == "dot_symlink":
+        (entry / ".x").symlink_to(secret)
+        named = ".x"
+    elif planted == "dot_file":
+        (entry / ".notes").write_bytes(b"SECRET-TOKEN-123")
+        named = ".notes"
+    else:
+        readme = entry / "README.md"
+        (tmp_path / "readme.copy").write_bytes(readme.read_bytes())
+        readme.unlink()
+        readme.symlink_to(tmp_path / "readme.copy")  # same bytes, same digest: still not a plain file
+        named = "README.md"
+    api = FakeHfApi()
+    with pytest.raises(ZooError, match=rf"zoo entry 'demo'.*{named}"):
+        push("demo", "me/lava-demo", root=tmp_path / "a", api=api)
+    assert api.calls == [] and api.repos == {}
+    with pytest.raises(ZooError, match=named):
+        zoo.verify("demo", tmp_path / "a")
+
+
+def test_push_uploads_exactly_the_listed_files_with_their_digests(tmp_path, monkeypatch):
+    """What upload_folder receives is the listed files, their bytes hashing to the index's sha256s,
+    plus zoo_entry.json, even when a file appears in the entry after ``verify`` read it."""
+    from lava_vision.zoo import hub
+
+    record = make_entry(tmp_path / "a")
+    entry = tmp_path / "a" / "demo"
+    real_verify = hub.verify
+
+    def verify_then_plant(name, root):  # a file appears between the check and the copy
+        out = real_verify(name, root)
+        (entry / ".late").symlink_to(tmp_path / "secret.txt")
+        return out
+
+    (tmp_path / "secret.txt").write_bytes(b"SECRET-TOKEN-123")
+    monkeypatch.setattr(hub, "verify", verify_then_plant)
+    api = FakeHfApi()
+    push("demo", "me/lava-demo", root=tmp_path / "a", api=api)
+    sent = api.repos["me/lava-demo"]
+    assert set(sent) == set(record["files"]) | {ENTRY_FILE}
+    assert not any(b"SECRET-TOKEN" in data for data in sent.values())
+    for fname, rec in record["files"].items():
+        assert hashlib.sha256(sent[fname]).hexdigest() == rec["sha256"] and len(sent[fname]) == rec["size"]

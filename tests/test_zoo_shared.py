@@ -119,3 +119,83 @@ def test_predict_tool_writes_each_entry_side_by_side(zoo_root, tmp_path, monkeyp
         assert got[0] == want[0] and len(got) == 3
         np.testing.assert_allclose(np.array([r[2:] for r in got[1:]], float),
                                    np.array([r[2:] for r in want[1:]], float), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def mixable_root(tmp_path_factory) -> Path:
+    """Two entries whose adapters are on the convs only (the base's head kept): they can be mixed."""
+    runs, root = tmp_path_factory.mktemp("runs_mix"), tmp_path_factory.mktemp("zoo_mix")
+    for name, seed in (("convs_a", 0), ("convs_b", 1)):
+        cfg = tiny_config(runs, seed)
+        cfg.adapter.modules_to_save = []
+        publish(train(cfg), name, root=root, recipe=str(RECIPE))
+    return root
+
+
+def test_predict_tool_mixes_entries_that_share_every_non_adapter_weight(mixable_root, tmp_path, monkeypatch):
+    """--mix 1 0.5 equals a model built by hand: each entry loaded alone and unloaded (its dW folded
+    into the weights), then base + 1 dW_a + 0.5 dW_b written into a plain copy of the base."""
+    import cv2
+
+    from lava_vision.adapters import unload
+    from lava_vision.inference import Predictor
+
+    (tmp_path / "in").mkdir()
+    rgbs = [(np.random.default_rng(i).random((36, 36, 3)) * 255).astype(np.uint8) for i in range(2)]
+    for i, rgb in enumerate(rgbs):
+        cv2.imwrite(str(tmp_path / "in" / f"img{i}.png"), rgb[..., ::-1])
+    run_tool(monkeypatch, "predict.py", "--zoo", "convs_a", "--zoo", "convs_b", "--zoo-root", str(mixable_root),
+             "--mix", "1", "0.5", "--input", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--device", "cpu")
+    with open(tmp_path / "out" / "mix" / "predictions.csv") as f:
+        rows = list(csv.reader(f))[1:]
+
+    a, b = (zoo.load(n, root=mixable_root) for n in ("convs_a", "convs_b"))
+    base = {k: v.clone() for k, v in base_state_dict(a.model).items()}
+    merged = [unload(copy.deepcopy(e.model)).state_dict() for e in (a, b)]
+    assert all(torch.equal(m[k], base[k]) for m in merged for k in base if k.startswith("fc."))  # head kept
+    assert any(not torch.equal(merged[1][k], base[k]) for k in base)  # b's update is not zero
+    plain = unload(copy.deepcopy(a.model))
+    plain.load_state_dict({k: base[k] + (merged[0][k] - base[k]) + 0.5 * (merged[1][k] - base[k]) for k in base})
+    by_hand = Predictor(a.task, plain.eval(), a.config, "fp32")
+    assert [r[0] for r in rows] == ["img0.png", "img1.png"]
+    for rgb, row in zip(rgbs, rows):
+        np.testing.assert_allclose(np.array(row[2:], float), by_hand.predict(rgb).probs, atol=1e-5)
+    with pytest.raises(SystemExit):  # one weight per entry
+        run_tool(monkeypatch, "predict.py", "--zoo", "convs_a", "--zoo", "convs_b", "--zoo-root", str(mixable_root),
+                 "--mix", "1", "--input", str(tmp_path / "in"), "--out", str(tmp_path / "bad"), "--device", "cpu")
+
+
+def test_predict_for_a_deleted_adapter_is_an_error_naming_it(zoo_root):
+    """After ``delete_adapter(model, "shapes_a")`` the entry's predict would otherwise answer with
+    shapes_b, the adapter left on the shared model: it is a ZooError naming shapes_a instead."""
+    from lava_vision.adapters import delete_adapter
+
+    a, b = zoo.load(["shapes_a", "shapes_b"], root=zoo_root)
+    rgb = (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)
+    delete_adapter(a.model, "shapes_a")
+    with pytest.raises(ZooError, match=r"zoo entry 'shapes_a'.*no longer has adapter 'shapes_a'.*\['shapes_b'\]"):
+        a.predict(rgb)
+    want = zoo.load("shapes_b", root=zoo_root).predict(rgb).probs
+    np.testing.assert_allclose(b.predict(rgb).probs, want, atol=1e-6)  # the other entry still answers
+    np.testing.assert_allclose(a.predict(rgb, adapter="shapes_b").probs, want, atol=1e-6)  # when asked to
+
+
+@pytest.mark.parametrize("name", ["quick.start", "a\n", "", "Upper", "-lead"])
+def test_zoo_ids_and_adapter_names_follow_one_rule(name):
+    """A zoo id is loaded as its adapter's name, so an id the zoo accepts must be an adapter name:
+    ``quick.start`` (a '.' would split the adapter's module path), control characters and the empty
+    name are refused by both, never turned into ``default``."""
+    from lava_vision.adapters import AdapterConfig, inject
+    from lava_vision.zoo.index import check_name
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    with pytest.raises(ZooError, match="zoo entry name"):
+        check_name(name)
+    if name != "Upper":  # an adapter name may hold capitals; a zoo id (a Hub repo name) is lower case
+        with pytest.raises(ValueError, match="adapter name"):
+            inject(model, AdapterConfig(rank=1, targets=["0"]), name=name)
+        assert adapter_names(model) == []
+    for good in ("quick_start", "shapes-b2"):
+        assert check_name(good) == good
+        inject(model, AdapterConfig(rank=1, targets=["0"]), name=good)
+    assert adapter_names(model) == ["quick_start", "shapes-b2"]

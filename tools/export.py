@@ -32,6 +32,10 @@ def add_format_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tucker", action="store_true",
                    help="kohya: write CP convs as LyCORIS Tucker (lora_mid) instead of LoCon pairs "
                         "(LyCORIS / ComfyUI read it; diffusers does not)")
+    p.add_argument("--clip-paths", choices=("transformers4", "installed"), default="transformers4",
+                   help="kohya text-encoder key names: transformers 4's CLIP module paths (default; kohya, "
+                        "ComfyUI, A1111, diffusers) or the installed transformers' (LyCORIS' "
+                        "create_lycoris_from_weights under transformers 5)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None,
                    help="peft / kohya: cast the written factors (default: their own dtype, exact)")
     p.add_argument("--strict", action="store_true", help="fail (exit 2) before writing anything when a layer "
@@ -44,6 +48,8 @@ def check_format_args(args: argparse.Namespace) -> None:
         raise ValueError("--dtype applies to peft and kohya; a merged model keeps the base's dtype")
     if args.tucker and args.format != "kohya":
         raise ValueError("--tucker applies to --format kohya only")
+    if args.clip_paths != "transformers4" and args.format != "kohya":
+        raise ValueError("--clip-paths applies to --format kohya only")
 
 
 def run_export(model, name: str, out: Path, args: argparse.Namespace, source: str) -> None:
@@ -57,7 +63,7 @@ def run_export(model, name: str, out: Path, args: argparse.Namespace, source: st
     if args.format in ("peft", "kohya") and args.dtype:
         opts["dtype"] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
     if args.format == "kohya":
-        opts.update(naming=args.naming, tucker=args.tucker, filename=f"{name}.safetensors")
+        opts.update(naming=args.naming, tucker=args.tucker, clip_paths=args.clip_paths, filename=f"{name}.safetensors")
     report = export(model, out, args.format, **opts)
     print(report.summary())
     for note in report.notes:

@@ -14,6 +14,8 @@ EXAMPLES = """\
   python tools/predict.py --zoo cifar_resnet20_gaussian_noise --no-adapter --input photos/ --out out/base  # its base
   python tools/predict.py --zoo cifar_resnet20_gaussian_noise --zoo cifar_resnet20_defocus_blur --input photos/ \\
       --out out/both
+  python tools/predict.py --zoo cifar_resnet20_gaussian_noise --zoo cifar_resnet20_defocus_blur --mix 1 1 \\
+      --input noisy_blurry_photos/ --out out/mix
   python tools/predict.py tasks/seg_polyp.py --adapter runs/seg_polyp --input scans/ --out out/masks
   python tools/predict.py tasks/sdxl_3d_icons.py --adapter runs/sdxl_3d_icons --input prompts.txt \\
       --seeds 0 1 --out out/icons
@@ -29,7 +31,9 @@ for text-to-image a text file with one prompt per line. Written into --out:
 Images go through the task's evaluation transform; outputs are resized back to each image's size.
 Several --zoo entries that share one base load onto one model (one base in memory plus each adapter)
 and write their outputs side by side, one subfolder of --out per entry (--out/<entry>/...); the
-first entry's stored config (with --set) builds the inputs."""
+first entry's stored config (with --set) builds the inputs. With --mix W1 W2 ... (one weight per --zoo, in
+order; --mix alone: 1 each) they predict once, as one model: base + sum_i W_i dW_i at every layer, into
+--out/mix/. Entries that each save their own head cannot be mixed (the error says which module)."""
 
 
 def main() -> None:
@@ -45,6 +49,9 @@ def main() -> None:
                    "same names are replaced)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="text2image: one image per prompt and seed "
                    "(default: 0)")
+    p.add_argument("--mix", type=float, nargs="*", metavar="W", default=None,
+                   help="with several --zoo: predict once with the entries mixed at these weights (one per --zoo; "
+                   "none given: 1 each), into --out/mix/")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     args = p.parse_args()
     zoo_base_only = bool(args.zoo and args.no_adapter)  # a zoo entry's base model, without its adapter
@@ -53,6 +60,9 @@ def main() -> None:
     if sum(map(bool, (args.adapter, args.no_adapter, args.zoo))) != 1 and not zoo_base_only:  # --zoo: one or more
         p.error("give one of --adapter RUN_OR_DIR, --no-adapter (with RECIPE or one --zoo NAME) and --zoo NAME")
     zoo_names = args.zoo or []
+    if args.mix is not None and (len(zoo_names) < 2 or len(args.mix) not in (0, len(zoo_names))):
+        p.error(f"--mix needs two or more --zoo entries and one weight per entry ({len(zoo_names)} --zoo, "
+                f"{len(args.mix)} weights)")
     cfg = _common.load_config(argparse.Namespace(**{**vars(args), "zoo": zoo_names[0] if zoo_names else None}))
     import torch
     from tqdm.auto import tqdm
@@ -122,6 +132,14 @@ def predict_shared(names: list[str], args, cfg, device, precision: str, items: l
     memory = adapter_memory(first.model)
     adapters = ", ".join(f"{n} {memory[n] / 2**20:.2f} MiB" for n in names)
     print(f"memory: one base {memory['base'] / 2**20:.1f} MiB + adapters {adapters}")
+    if args.mix is not None:
+        weights = dict(zip(names, args.mix or [1.0] * len(names)))
+        set_adapter(first.model, weights)  # refuses entries that save the same module, naming it
+        (out / "mix").mkdir(parents=True, exist_ok=True)
+        written = write_all(Predictor(first.task, first.model, first.config, precision), items, out / "mix")
+        mix = " + ".join(f"{w:g} x {n}" for n, w in weights.items())
+        print(f"mix ({mix}): wrote {written} files for {len(items)} inputs into {out / 'mix'}")
+        return
     for entry in entries:
         set_adapter(entry.model, entry.name)
         predictor = Predictor(entry.task, entry.model, entry.config, precision)

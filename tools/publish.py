@@ -24,7 +24,8 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="tools/publish.py", description=__doc__, epilog="examples:\n" + EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder (config.json, best/ or last/)")
-    p.add_argument("--id", required=True, help="entry name: lower-case letters, digits, '.', '_', '-'")
+    p.add_argument("--id", required=True,
+                   help="entry name: 1-64 lower-case letters, digits, '_', '-' (also its adapter's name: no '.')")
     p.add_argument("--recipe", help="recipe the run was trained from; the card's training command is this "
                    "recipe plus the --set overrides that rebuild the run's config exactly")
     p.add_argument("--train-command", help="the training command to print on the card (instead of --recipe)")

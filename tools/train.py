@@ -2,8 +2,6 @@
 """Fine-tune a model with an adapter, as a recipe describes. Thin wrapper over lava_vision.train.train."""
 from __future__ import annotations
 
-import json
-
 import _common
 
 EXAMPLES = """\
@@ -24,11 +22,12 @@ def main() -> None:
     args = p.parse_args()
     cfg = _common.load_config(args)
     from lava_vision.train import train
+    from lava_vision.train.run_files import read_run_metrics
 
     run_dir = train(cfg, resume=args.resume)
     if _common.is_main_process():
         print("\n".join((run_dir / "plan.txt").read_text().splitlines()[-2:]))
-        metrics = json.loads((run_dir / "metrics.json").read_text())
+        metrics = read_run_metrics(run_dir / "metrics.json")
         print(_common.metrics_table({metrics.pop("split"): {k: v for k, v in metrics.items() if k != "step"}}))
         print(f"run folder: {run_dir}")
 

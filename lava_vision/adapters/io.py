@@ -23,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
+from ..json_types import JsonFileError, read_json_file
 from .base import DEFAULT_NAME
 from .config import AdapterConfig, AdapterConfigError
 from .config_file import FORMAT, AdapterFileError, check_adapter_doc
@@ -95,9 +96,9 @@ def read_adapter_config(directory: str | os.PathLike) -> dict:
     if not path.is_file():
         raise AdapterFileError(f"{path}: no adapter config here (is {directory} an adapter folder?)")
     try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise AdapterFileError(f"{path}: not valid JSON ({e})") from e
+        doc = read_json_file(path)
+    except JsonFileError as e:
+        raise AdapterFileError(str(e)) from e
     return check_adapter_doc(doc, path)  # types and ranges of every key, before anything uses them
 
 
@@ -181,7 +182,7 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, strict_base: bo
             inject(model, cfg, name)  # plans first: a refused plan leaves the model as it was
         except AdapterConfigError as e:  # the file's patterns or ranks do not fit this model
             raise AdapterFileError(f"{directory / CONFIG_NAME}: {e}") from e
-        state = injection_state(model, name or DEFAULT_NAME)
+        state = injection_state(model, DEFAULT_NAME if name is None else name)
         try:
             compare_fingerprints(doc["fingerprint"], state.fingerprint, str(directory / CONFIG_NAME))
         except AdapterFileError:

@@ -18,19 +18,17 @@ is the single-adapter model of before: same module tree, same state-dict keys, s
 from __future__ import annotations
 
 import math
-import re
 
 import torch
 from torch import nn
 
+from ..names import is_safe_name, name_rule
 from . import injector
 from .adapter_set import adapter_slots, install, members, strip
 from .base import DEFAULT_NAME
 from .config import AdapterConfig, AdapterConfigError
 from .plan_table import Plan
 from .state import BASE, NAMED_ATTR, STATE_ATTR, InjectionState, NamedAdapters, injection_state, named_adapters
-
-_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
 def adapter_names(model: nn.Module) -> list[str]:
@@ -53,9 +51,11 @@ def _registry(model: nn.Module) -> NamedAdapters:
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or hasattr(nn.ModuleDict(), name):
-        raise ValueError(f"adapter name {name!r}: use letters, digits, '_' and '-' (and not a ModuleDict "
-                         "method such as 'keys' or 'update')")
+    """``name`` if it is an adapter name (``names.py``: the rule zoo ids share) and no ModuleDict
+    attribute; else a ValueError naming it."""
+    if not is_safe_name(name, kind="adapter") or hasattr(nn.ModuleDict(), name):
+        raise ValueError(f"adapter name {name!r}: use {name_rule(kind='adapter')}, and not a ModuleDict "
+                         "method such as 'keys' or 'update'")
     return name
 
 
@@ -86,7 +86,7 @@ def inject(model: nn.Module, config: AdapterConfig, name: str | None = None) -> 
     inactive (``set_adapter`` activates it) and may adapt other layers than the others."""
     reg = named_adapters(model)
     if reg is None:
-        return injector.inject(model, config, check_name(name or DEFAULT_NAME))
+        return injector.inject(model, config, check_name(DEFAULT_NAME if name is None else name))
     if name is None:
         raise AdapterConfigError(f"model already has adapters {list(reg.states)}; call unload() first, or add "
                                  "this one beside them under a name (inject(model, config, name=...))")
@@ -135,11 +135,9 @@ def set_adapter(model: nn.Module, adapter: str | dict[str, float]) -> None:
     if not mix:
         raise ValueError("set_adapter: name at least one adapter (disable_adapters() runs the base model)")
     for n, w in mix.items():
-        if n not in reg.states:
-            raise ValueError(f"set_adapter: no adapter named {n!r}; the model has {list(reg.states)}")
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
             raise ValueError(f"set_adapter: weight of {n!r} is {w!r}; expected a finite number")
-    _saved_owners(reg, mix)  # refuse a clash before anything changes
+    check_mix(model, list(mix))  # refuse a clash before anything changes
     merged = any(m.merged for _, slot in adapter_slots(model) for m in members(slot))
     if merged:
         injector.unmerge(model)
@@ -150,6 +148,18 @@ def set_adapter(model: nn.Module, adapter: str | dict[str, float]) -> None:
     _sync(model, reg)
     if merged:
         injector.merge(model)
+
+
+def check_mix(model: nn.Module, names: list[str]) -> None:
+    """Raise ``ValueError`` (naming the adapter and the module) unless adapters ``names`` of
+    ``model`` can be active together: each exists and no two save the same module
+    (``modules_to_save``, e.g. each its own classifier head). ``set_adapter`` refuses exactly these
+    mixes; a caller asks first to offer a mix only where one can be made."""
+    reg = _registry(model)
+    for n in names:
+        if n not in reg.states:
+            raise ValueError(f"set_adapter: no adapter named {n!r}; the model has {list(reg.states)}")
+    _saved_owners(reg, dict.fromkeys(names, 1.0))
 
 
 def delete_adapter(model: nn.Module, name: str) -> None:

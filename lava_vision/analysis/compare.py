@@ -8,15 +8,16 @@ largest ``peak_mem_mb``; runs logged before these existed show ``-``).
 from __future__ import annotations
 
 import csv
-import json
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..adapters import read_adapter_config
+from ..json_types import JsonFileError
 from ..jsonl import read_jsonl
+from ..train.run_files import read_eval_report, read_run_config_doc, read_run_metrics
 
 
 @dataclass
@@ -41,19 +42,47 @@ class RunSummary:
         return 100.0 * self.trainable_params / max(self.base_params, 1)
 
 
-def _read_json(path: Path, what: str) -> dict:
+def _read_json(reader: Callable[[Path], dict], path: Path, what: str) -> dict:
+    """``path`` through its ``train.run_files`` reader (JsonFileError naming the file and key)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing ({what})")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    return reader(path)
+
+
+def _main_metric(cfg: dict, path: Path) -> str | None:
+    """``eval.main_metric`` of a run's config.json (and its ``task`` checked: both go into the table)."""
+    if not isinstance(cfg.get("task"), str):
+        raise JsonFileError(f"{path}: task={cfg.get('task')!r}: expected a task name")
+    section = cfg.get("eval", {})
+    if not isinstance(section, dict):
+        raise JsonFileError(f"{path}: eval: expected an object (the eval section)")
+    main = section.get("main_metric")
+    if not isinstance(main, (str, type(None))):
+        raise JsonFileError(f"{path}: eval.main_metric={main!r}: expected a metric name")
+    return main
+
+
+TIMINGS = ("step_time_s", "samples_per_s", "peak_mem_mb")  # what the table takes from log.jsonl
 
 
 def _train_records(path: Path) -> list[dict]:
+    """The train records of a run's ``log.jsonl``; JsonFileError naming ``file:line`` for a line that
+    is not an object or whose timings are not numbers."""
     if not path.is_file():
         return []
-    return [record for _, record in read_jsonl(path) if record.get("kind") == "train"]
+    out = []
+    for lineno, record in read_jsonl(path):
+        if not isinstance(record, dict):
+            raise JsonFileError(f"{path}:{lineno}: not a log record (a JSON object)")
+        if record.get("kind") != "train":
+            continue
+        for key in TIMINGS:
+            if key in record:
+                value = record[key]
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise JsonFileError(f"{path}:{lineno}: {key}={value!r}: expected a number")
+        out.append(record)
+    return out
 
 
 def _median(records: list[dict], key: str) -> float:
@@ -68,11 +97,11 @@ def summarize_run(run_dir: str | Path, split: str | None = None) -> RunSummary:
     from ..train.checkpoint import find_adapter_dir
 
     run = Path(run_dir)
-    cfg = _read_json(run / "config.json", "not a run folder: the trainer writes config.json")
-    metrics = _read_json(run / "metrics.json", "the run has no final evaluation; did it finish?")
+    cfg = _read_json(read_run_config_doc, run / "config.json", "not a run folder: the trainer writes config.json")
+    metrics = _read_json(read_run_metrics, run / "metrics.json", "the run has no final evaluation; did it finish?")
     if split is not None:
         hint = f"score it: tools/eval.py RECIPE --adapter {run} --split {split}"
-        report = _read_json(run / f"eval_{split}.json", hint)
+        report = _read_json(read_eval_report, run / f"eval_{split}.json", hint)
         if "after" not in report or report.get("split") != split:
             raise ValueError(f"{run / f'eval_{split}.json'}: holds no adapter score on split {split!r}")
         if (report.get("selection") or {}).get("split") == split:
@@ -82,7 +111,7 @@ def summarize_run(run_dir: str | Path, split: str | None = None) -> RunSummary:
     adapter = doc["adapter_config"]
     records = _train_records(run / "log.jsonl")
     low_rank = adapter["method"] in ("lava", "lora")
-    main = cfg.get("eval", {}).get("main_metric") or next((k for k in metrics if k not in ("split", "step")), "")
+    main = _main_metric(cfg, run / "config.json") or next((k for k in metrics if k not in ("split", "step")), "")
     return RunSummary(
         name=run.resolve().name, path=run, task=cfg["task"], method=adapter["method"],
         rank=adapter["rank"] if low_rank else None, lam=adapter["lam"] if adapter["method"] == "lava" else None,

@@ -1,7 +1,6 @@
 """What the analysis tools accept: a run folder, an adapter folder or a zoo entry, loaded onto its base."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,8 @@ from torch import nn
 
 from .. import tasks  # noqa: F401  (registers the packaged task names a run's config.json uses)
 from ..train.config import RunConfig
+from ..train.recipe import RecipeError
+from ..train.run_files import read_run_config_doc
 
 
 @dataclass
@@ -27,11 +28,14 @@ def run_config_of(adapter_dir: Path) -> RunConfig | None:
     path = adapter_dir.parent / "config.json"
     if not path.is_file():
         return None
+    doc = read_run_config_doc(path)  # JsonFileError naming the file
     try:
-        return RunConfig.from_dict(json.loads(path.read_text()))
+        return RunConfig.from_dict(doc)
     except KeyError as e:  # an unknown task: its recipe registers it
         raise KeyError(f"{path}: {e.args[0] if e.args else e}; pass --recipe RECIPE (the run's recipe "
                        "registers its task)") from e
+    except (ValueError, TypeError) as e:
+        raise RecipeError(f"{path}: {e}") from e
 
 
 def load_for_analysis(target: str | os.PathLike, config: RunConfig | None = None) -> Loaded:

@@ -23,8 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..json_types import JsonFileError
 from ..train.config import RunConfig
 from ..train.recipe import RecipeError, apply_overrides, load_recipe
+from ..train.run_files import read_eval_report
 from ..train.validate import check_config
 
 
@@ -249,7 +251,10 @@ def _report_is_current(run_dir: Path, split: str) -> bool:
     path = run_dir / f"eval_{split}.json"
     if not path.is_file():
         return False
-    doc = json.loads(path.read_text())
+    try:
+        doc = read_eval_report(path)
+    except (OSError, JsonFileError):
+        return False  # not a report of tools/eval.py: scored again (and rewritten)
     return doc.get("selection") == describe_checkpoint(find_adapter_dir(run_dir))[1] and "after" in doc
 
 

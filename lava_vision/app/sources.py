@@ -1,5 +1,6 @@
 """What the app can show: the zoo's entries and the finished runs of a runs folder, each with its
-card facts (metrics and the split they were measured on), loaded as a base | adapted pair of
+card facts (metrics and the split they were measured on; for a run, its test evaluation by
+tools/eval.py when there is one), loaded as a base | adapted pair of
 ``lava_vision.inference.Predictor``s (cached, so each model loads once per server); and, for zoo
 entries trained on the same base weights (same task and ``base_model_revision``), one "shared
 base" choice loading them all onto one model (``zoo.load([a, b])``) to show each alone and a mix.
@@ -8,7 +9,6 @@ The page only ever sends back a key of ``list_sources``; a key it does not know 
 entry, never a path to open."""
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -19,8 +19,10 @@ from typing import Any
 import torch
 
 from .. import zoo
+from ..adapters import check_mix
 from ..inference import Predictor, load_run
 from ..train import RunConfig, find_adapter_dir, resolve_precision
+from ..train.run_files import read_run_config_doc
 
 
 class SourceError(ValueError):
@@ -52,12 +54,14 @@ class Source:
 @dataclass
 class Loaded:
     """The base model and the adapted one of a source, ready to predict; for a shared base,
-    ``adapted`` is None and ``entries`` holds one ``ZooModel`` per member, all on one model."""
+    ``adapted`` is None and ``entries`` holds one ``ZooModel`` per member, all on one model, and
+    ``no_mix`` says why they cannot be mixed ("" when they can: ``adapters.check_mix``)."""
 
     source: Source
     base: Predictor
     adapted: Predictor | None
     entries: list[Any] = field(default_factory=list)
+    no_mix: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)  # a mix is set on the shared model, then run
 
 
@@ -66,8 +70,8 @@ def predict_columns(loaded: Loaded, item: Any, seed: int, weights: dict[str, flo
     """``(results, note)``: the results shown left to right, ``{"base", "adapted"}`` for an entry or
     run; for a shared base ``"base"``, ``"alone:<entry>"`` per member (``ZooModel.predict(adapter=
     entry)``), and ``"adapted"``, the mix ``weights`` ({entry: weight}, ``adapters.set_adapter``;
-    default 1 each). A mix the adapters refuse (two saving the same module) is left out and
-    ``note`` says why (else "")."""
+    default 1 each). A mix the adapters refuse (``Loaded.no_mix``: two saving the same module) is
+    left out and ``note`` says why (else "")."""
     out = {"base": loaded.base.predict(item, seed)}
     if not loaded.entries:
         out["adapted"] = loaded.adapted.predict(item, seed)
@@ -77,10 +81,9 @@ def predict_columns(loaded: Loaded, item: Any, seed: int, weights: dict[str, flo
     with loaded.lock:
         for entry in loaded.entries:
             out[f"alone:{entry.name}"] = first.predict(item, seed, adapter=entry.name)
-        try:
-            out["adapted"] = first.predict(item, seed, adapter=mix)
-        except ValueError as e:  # e.g. two entries each training their own head: shown alone only
-            return out, f"no mix: {e}"
+        if loaded.no_mix:  # e.g. two entries each training their own head: shown alone only
+            return out, f"no mix: {loaded.no_mix}"
+        out["adapted"] = first.predict(item, seed, adapter=mix)
     return out, ""
 
 
@@ -125,15 +128,20 @@ def run_sources(runs_dir: str | os.PathLike) -> tuple[list[Source], list[str]]:
                                                          for n in ("best", "last")):
             continue
         try:
-            cfg = RunConfig.from_dict(json.loads((d / "config.json").read_text()))
+            cfg = RunConfig.from_dict(read_run_config_doc(d / "config.json"))
             adapter_dir = find_adapter_dir(d)
         except (OSError, ValueError, KeyError, TypeError) as e:
             problems.append(f"run {d.name}: not loadable ({type(e).__name__}: {e})")
             continue
-        try:
-            record = run_evaluation(d, adapter_dir, cfg)
-        except (zoo.ZooError, OSError, ValueError, KeyError):
-            record = {"split": None, "metrics": {}}
+        record = {"split": None, "metrics": {}}
+        # the test evaluation tools/eval.py wrote for this checkpoint (eval_test.json) wins over the
+        # validation metrics recorded while training: the card shows held-out numbers where there are
+        for split in ("test", None):
+            try:
+                record = run_evaluation(d, adapter_dir, cfg, split)
+                break
+            except (zoo.ZooError, OSError, ValueError, KeyError):
+                continue
         facts = {"checkpoint": adapter_dir.name + "/", "adapter": f"{cfg.adapter.method} rank {cfg.adapter.rank}"}
         if record.get("source"):
             facts["metrics from"] = record["source"]
@@ -183,21 +191,27 @@ class Models:
             return self._cache[key]
 
     def _load(self, s: Source, report: Callable[[float, str], None]) -> Loaded:
+        print(f"building {s.label}: its base and adapted models...", flush=True)  # the server's log too
         try:
             report(0.1, f"loading {s.name}: adapter (files verified)")
             if s.kind == "shared":  # every member's files and base digest checked, one base model
                 entries = zoo.load(list(s.members), self.zoo_root, device=self.device)
+                try:  # the check set_adapter runs: the page offers a mix only where one can be made
+                    check_mix(entries[0].model, list(s.members))
+                    no_mix = ""
+                except ValueError as e:
+                    no_mix = str(e)
                 cfg = entries[0].config
                 report(0.6, f"loading {s.name}: base model")
                 base = load_run(None, cfg, self.device, resolve_precision(cfg.train.precision, self.device))
-                return Loaded(s, base, None, entries)
+                return Loaded(s, base, None, entries, no_mix)
             if s.kind == "zoo":
                 entry = zoo.load(s.name, self.zoo_root, device=self.device)  # hashes and base digest checked
                 cfg = entry.config
                 precision = resolve_precision(cfg.train.precision, self.device)
                 adapted = Predictor(entry.task, entry.model, cfg, precision)
             else:
-                cfg = RunConfig.from_dict(json.loads((s.path / "config.json").read_text()))
+                cfg = RunConfig.from_dict(read_run_config_doc(s.path / "config.json"))
                 precision = resolve_precision(cfg.train.precision, self.device)
                 adapted = load_run(s.path, cfg, self.device, precision)
             report(0.6, f"loading {s.name}: base model")

@@ -8,7 +8,8 @@ The API names ``/select`` and ``/predict`` are what ``gradio_client`` calls (tes
 A shared-base choice (zoo entries on one base, ``sources.Source.members``) shows base | each
 adapter alone | the mix: the "alone" slots (``MAX_ADAPTERS`` of each result component, hidden
 unless used) sit between base and adapted, the adapted slots show the mix, and one strength
-slider per member sets its weight."""
+slider per member sets its weight. Entries that cannot be mixed (``Loaded.no_mix``, e.g. each
+saves its own head) get no slider and no mix column; the card says why."""
 from __future__ import annotations
 
 import shutil
@@ -79,7 +80,7 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                                        elem_id="cls-adapted")
         with gr.Group(visible=False) as depth_group:
             depth_plot = gr.Plot(label="depth", format="png", elem_id="depth-plot")
-            depth_row = gr.Slider(0, 1, value=0, step=1, label="profile row (pixels from the top)")
+            depth_row = gr.Slider(0, 1, value=0, step=1, label="profile row (pixels from the top)", elem_id="depth-row")
         with gr.Group(visible=False) as seg_group:
             with gr.Row():
                 seg_base = gr.Image(label="base: mask overlay", elem_id="seg-base", **PICTURE)
@@ -99,6 +100,7 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
             files_adapted = gr.File(label="downloads: adapted", file_count="multiple", interactive=False,
                                     elem_id="files-adapted")
         depths = gr.State(None)  # {column title: H x W metres}, for moving the profile row
+        chosen_row = gr.State(None)  # the profile row last set by hand (None: the middle), kept by Run
 
         groups = [cls_group, depth_group, seg_group, t2i_group]
         # per column slot: (class chart, overlay, generated image, downloads) and what its labels say
@@ -116,7 +118,7 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
             """Show the card and the task's view, and load both models (with a progress bar)."""
             try:
                 s = models.source(key)
-                models.get(key, lambda f, text: progress(f, desc=text))
+                loaded = models.get(key, lambda f, text: progress(f, desc=text))
             except USER_ERRORS as e:
                 hidden = [gr.update(visible=False)] * (len(select_outputs) - 2)
                 return [status(str(e), error=True), ""] + hidden
@@ -124,17 +126,21 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
             shown = [gr.update(visible=s.task == t) for t in TASK_GROUPS]
             ready = f"{s.name} is loaded: " + ("upload an image." if image_task else "type a prompt, choose a seed.")
             members = list(s.members) + [None] * (MAX_ADAPTERS - len(s.members))
-            sliders = [gr.update(visible=False) if m is None else gr.update(visible=True, value=1.0,
-                                                                            label=f"strength of {m}") for m in members]
+            # a slider only where it acts: members of a shared base that can be mixed
+            sliders = [gr.update(visible=False) if m is None or loaded.no_mix else
+                       gr.update(visible=True, value=1.0, label=f"strength of {m}") for m in members]
             slots = [u for slot, m in zip(alone, members) for u in relabel(slot, m and f"{m} alone")]
-            return [status(ready), card_markdown(s), *shown, gr.update(visible=image_task),
+            last = None if loaded.no_mix else "mix" if s.members else "adapted"
+            return [status(ready), card_markdown(s, loaded.no_mix), *shown, gr.update(visible=image_task),
                     gr.update(visible=image_task), gr.update(visible=not image_task), gr.update(visible=not image_task),
-                    *sliders, *slots, *relabel(adapted, "mix" if s.members else "adapted")]
+                    *sliders, *slots, *relabel(adapted, last)]
 
         def predict(key: str | None, path: str | None, text: str | None, seed_value: float | None,
-                    progress: gr.Progress = gr.Progress(), *strengths: float):  # noqa: B008 (Gradio fills progress)
+                    row_wanted: int | None, progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio fills it)
+                    *strengths: float):
             """One input through base and adapted (or each adapter alone and the mix of a shared base,
-            ``strengths`` being the sliders); every output of the page, or a message."""
+            ``strengths`` being the sliders); every output of the page, or a message. The depth profile
+            stays on ``row_wanted``, the row last chosen by hand (the middle row until then)."""
             empty = {**dict.fromkeys(outputs_of_predict), depth_row: gr.update(), **{g: gr.update() for g in groups}}
             try:
                 loaded = models.get(key, lambda f, t: progress(f, desc=t))
@@ -182,15 +188,21 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                     shown[gen_c] = files[col][0]
             if kind == "depth":
                 maps = {slot_of[c][0]: results[c].depth for c in order}
-                mid = results["base"].depth.shape[0] // 2
-                shown.update({depth_plot: depth_figure(maps, mid), depths: maps,
-                              depth_row: gr.update(maximum=results["base"].depth.shape[0] - 1, value=mid)})
+                height = results["base"].depth.shape[0]
+                row = height // 2 if row_wanted is None else min(int(row_wanted), height - 1)
+                shown.update({depth_plot: depth_figure(maps, row), depths: maps,
+                              depth_row: gr.update(maximum=height - 1, value=row)})
             elif kind == "segmentation":
                 shown[seg_plot] = probability_figure({slot_of[c][0]: results[c].prob for c in order})
             return shown
 
-        def move_profile(maps: dict[str, np.ndarray] | None, row: float):
-            return depth_figure(maps, int(row)) if maps is not None else None
+        def move_profile(maps: dict[str, np.ndarray] | None, row: float | None):
+            """The depth figure along the row the user set (drag, typed value or arrow keys), kept
+            for the next Run."""
+            if maps is None or row is None:
+                return gr.update(), gr.update()
+            row = int(np.clip(row, 0, next(iter(maps.values())).shape[0] - 1))
+            return depth_figure(maps, row), row
 
         outputs_of_predict = [message, preview, cls_base, cls_adapted, depth_plot, depths, depth_row, seg_base,
                               seg_adapted, seg_plot, gen_base, gen_adapted, files_base, files_adapted, *groups,
@@ -199,8 +211,11 @@ def build_app(models: Models, problems: list[str], outputs_root: Path) -> gr.Blo
                           *(c for slot in alone for c in slot), *adapted]
         source.change(select, source, select_outputs, api_name="select")
         app.load(select, source, select_outputs, api_name=False)
-        inputs = [source, upload, prompt, seed, *weights]
+        inputs = [source, upload, prompt, seed, chosen_row, *weights]  # a State is not part of the API
         run.click(predict, inputs, outputs_of_predict, api_name="predict")
         upload.upload(predict, inputs, outputs_of_predict, api_name=False)
-        depth_row.release(move_profile, [depths, depth_row], depth_plot, api_name=False)
+        # "input" fires for a drag, a typed value and the arrow keys ("release" only at the end of a
+        # drag); only the latest of a burst is drawn
+        depth_row.input(move_profile, [depths, depth_row], [depth_plot, chosen_row], api_name=False,
+                        trigger_mode="always_last")
     return app

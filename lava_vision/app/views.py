@@ -97,10 +97,16 @@ def probability_figure(maps: dict[str, np.ndarray]) -> Figure:
     return fig
 
 
-def card_markdown(source: Source) -> str:
-    """The entry's facts and its recorded metrics with the split they were measured on."""
+def card_markdown(source: Source, no_mix: str = "") -> str:
+    """The entry's facts and its recorded metrics with the split they were measured on; for a
+    shared base, how to mix them, or ``no_mix``: why they cannot be mixed."""
     lines = [f"**{source.label}**", ""]
     lines += [f"- {k}: `{v}`" for k, v in source.facts.items()]
+    if source.kind == "shared" and no_mix:
+        lines += ["", "Each entry's metrics are on its own card. **These entries cannot be mixed**: each saves its "
+                  f"own copy of a module (such as its own classifier head), so each is shown alone and there is "
+                  f"no strength slider ({no_mix})."]
+        return "\n".join(lines)
     if source.kind == "shared":
         lines += ["", "Each entry's metrics are on its own card. Set each adapter's strength with its slider "
                   "(negative subtracts it); the mix is base + the weighted sum of the adapters' updates."]

@@ -21,7 +21,7 @@ from torch import nn
 from .coverage import export_coverage
 from .kohya import export_kohya, kohya_state_dict
 from .lowrank import LowRank, lowrank_form
-from .merged import export_merged, merged_view
+from .merged import export_merged, merged_report, merged_view
 from .peft_folder import export_peft, peft_state_dict
 from .report import REPORT_NAME, ExportReport
 
@@ -37,5 +37,19 @@ def export(model: nn.Module, directory: str | os.PathLike, format: str, **option
     return writers[format](model, directory, **options)
 
 
+def planned_report(model: nn.Module, format: str, *, naming: str = "sgm", tucker: bool = False,  # noqa: A002
+                   clip_paths: str = "transformers4", **_: object) -> ExportReport:
+    """What ``export(model, ..., format, **options)`` would export and leave out, writing nothing (the
+    options that decide it are kohya's ``naming``, ``tucker`` and ``clip_paths``; the others are ignored)."""
+    if format not in FORMATS:
+        raise ValueError(f"export format {format!r}: expected one of {FORMATS}")
+    if format == "peft":
+        return peft_state_dict(model)[-1]
+    if format == "kohya":
+        return kohya_state_dict(model, naming, tucker, clip_paths)[1]
+    return merged_report(model)
+
+
 __all__ = ["ExportReport", "FORMATS", "LowRank", "REPORT_NAME", "export", "export_coverage", "export_kohya",
-           "export_merged", "export_peft", "kohya_state_dict", "lowrank_form", "merged_view", "peft_state_dict"]
+           "export_merged", "export_peft", "kohya_state_dict", "lowrank_form", "merged_report", "merged_view",
+           "peft_state_dict", "planned_report"]

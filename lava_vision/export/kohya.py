@@ -19,22 +19,22 @@ from torch import nn
 
 from ..adapters import adapter_layers, injection_state
 from ..adapters.io import atomic_write_bytes
-from .lowrank import lowrank_form
+from .lowrank import lowrank_form, weight_note
 from .report import ExportReport
 
 
-def kohya_state_dict(model: nn.Module, naming: str = "sgm", tucker: bool = False
+def kohya_state_dict(model: nn.Module, naming: str = "sgm", tucker: bool = False, clip_paths: str = "transformers4"
                      ) -> tuple[dict[str, torch.Tensor], ExportReport]:
     """(tensors under kohya keys, report) for an adapted SDXL; layers without an exact kohya form
-    are in ``report.not_exported`` with the reason."""
+    are in ``report.not_exported`` with the reason. ``clip_paths``: see ``kohya_namer``."""
     from ..tasks.text2image.export import kohya_namer
 
     state = injection_state(model)
     if state.config.method in ("full", "frozen"):
         raise ValueError(f"adapter.method={state.config.method!r} has no low-rank adapter to write as a kohya "
                          "LoRA; export it with format 'merged'")
-    namer = kohya_namer(model, naming)
-    report = ExportReport(format="kohya", options={"naming": naming, "tucker": tucker})
+    namer = kohya_namer(model, naming, clip_paths)
+    report = ExportReport(format="kohya", options={"naming": naming, "tucker": tucker, "clip_paths": clip_paths})
     tensors: dict[str, torch.Tensor] = {}
     for name, layer in adapter_layers(model):
         if getattr(layer, "ndim", 2) != 2:
@@ -55,6 +55,8 @@ def kohya_state_dict(model: nn.Module, naming: str = "sgm", tucker: bool = False
             tensors[f"{key}.lora_mid.weight"] = pair.mid
         tensors[f"{key}.alpha"] = torch.tensor(float(pair.rank))
         report.exported[name] = f"{key} (rank {pair.rank}{', Tucker core' if pair.mid is not None else ''})"
+    if (note := weight_note(model)) is not None:
+        report.notes.append(note)
     for s in state.plan.saved_modules:
         report.not_exported[s] = "modules_to_save (full weights): kohya LoRA files hold low-rank updates only"
     for te in ("lora_te1", "lora_te2"):  # diffusers infers the text-encoder key format from out_proj
@@ -68,11 +70,13 @@ def kohya_state_dict(model: nn.Module, naming: str = "sgm", tucker: bool = False
 
 def export_kohya(model: nn.Module, directory: str | os.PathLike, *, naming: str = "sgm", tucker: bool = False,
                  dtype: torch.dtype | None = None, filename: str = "lora.safetensors",
-                 source: str = "", strict: bool = False) -> ExportReport:
+                 source: str = "", strict: bool = False, clip_paths: str = "transformers4") -> ExportReport:
     """Write ``directory/filename`` (kohya LoCon layout) and ``export_report.json``; return the report.
     ``dtype`` casts the factors (default: their own dtype); ``alpha`` stays float32. ``strict``:
-    raise ValueError naming the layers without an exact kohya form, before writing anything."""
-    tensors, report = kohya_state_dict(model, naming, tucker)
+    raise ValueError naming the layers without an exact kohya form, before writing anything.
+    ``clip_paths="installed"``: text-encoder keys by the installed transformers' module paths, for
+    LyCORIS' ``create_lycoris_from_weights`` under transformers 5 (see ``kohya_namer``)."""
+    tensors, report = kohya_state_dict(model, naming, tucker, clip_paths)
     if strict:
         report.require_exact()
     if not tensors:
@@ -84,11 +88,12 @@ def export_kohya(model: nn.Module, directory: str | os.PathLike, *, naming: str 
     report.dtype = str(next(v for k, v in tensors.items() if not k.endswith(".alpha")).dtype).removeprefix("torch.")
     directory = Path(directory)
     meta = {"format": "pt", "lava_vision_export": "kohya LoCon; alpha = rank, adapter scale folded into lora_up",
-            "lava_vision_naming": naming}
+            "lava_vision_naming": naming, "lava_vision_clip_paths": clip_paths}
     atomic_write_bytes(directory / filename, save(tensors, metadata=meta))
     report.files = [filename]
     where = ("ComfyUI: models/loras/, A1111: models/Lora/; " if naming == "sgm" else
-             "LyCORIS: lycoris.kohya.create_network_from_weights(1.0, file, vae, [te1, te2], unet); ")
+             "LyCORIS: lycoris.wrapper.create_lycoris_from_weights(1.0, file, part) per part, LORA_PREFIX "
+             "lora_unet / lora_te1 / lora_te2 (on transformers 5 with clip_paths='installed'); ")
     report.notes.append(where + "diffusers: StableDiffusionXLPipeline.load_lora_weights(file)"
                         + ("" if diffusers_loadable(tensors) else " refuses lora_mid (Tucker) keys"))
     report.write(directory)

@@ -10,7 +10,9 @@ kohya, ComfyUI, A1111 and LyCORIS all read, or the reason it has none.
   diagonal core: ``down = V^T`` (1 x 1), ``mid[a,b,h,w] = delta_ab K1[h,a] K2[w,a]``, ``up = s U``.
 * Flattened-LoRA conv (the baseline): ``down = A`` reshaped to R x c_in x k..., ``up = s B``.
 
-The scale s is always folded into ``up``, so a loader's own scale must be 1 (alpha = rank).
+The scale s is always folded into ``up``, so a loader's own scale must be 1 (alpha = rank); so is the
+adapter's weight w when it is active alone at a weight (``set_adapter(model, {"a": w})``): the pair
+is then that of w dW, what the model computes (``up = w s B``; weight 1 otherwise).
 Convolutions that a LoRA pair run by a loader cannot reproduce are refused with the reason:
 transposed or grouped convs, dilation other than 1 (PEFT's and kohya's ``lora_A`` conv copy
 kernel size, stride and padding but not dilation) and non-zero padding modes.
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..adapters import AdapterLayer, CPConv, FlatLoRAConv, LoRALinear
+from ..adapters import AdapterLayer, CPConv, FlatLoRAConv, LoRALinear, active_adapters
 
 
 @dataclass
@@ -64,11 +66,30 @@ def conv_refusal(conv: nn.Module) -> str | None:
     return None
 
 
+def mix_weight(layer: AdapterLayer) -> float:
+    """The weight the model runs ``layer``'s update at: its mix weight, 1 for an inactive layer
+    (exported alone, an adapter is its own update)."""
+    return 1.0 if layer.mix_weight is None else float(layer.mix_weight)
+
+
+def weight_note(model: nn.Module) -> str | None:
+    """A report note when the exported adapter runs at a weight other than 1 (folded into the export)."""
+    weights = {n: w for n, w in active_adapters(model).items() if w != 1.0}
+    if not weights:
+        return None
+    said = ", ".join(f"adapter {n!r} x {w:g}" for n, w in weights.items())
+    return f"exported at the weight the model runs it: {said} (folded into the update)"
+
+
+def _scale(layer: AdapterLayer) -> float:
+    return layer.scale * mix_weight(layer)
+
+
 @torch.no_grad()
 def _linear_pair(layer: LoRALinear) -> LowRank:
     n, r, chunk = len(layer.selected), layer.rank, layer.chunk
     a = layer.A.double()  # n*R x in, block j = rows jR..(j+1)R
-    b = layer.B.double().reshape(n, chunk, r) * layer.scale
+    b = layer.B.double().reshape(n, chunk, r) * _scale(layer)
     up = a.new_zeros(layer.base_layer.weight.shape[0], n * r)
     for j, c in enumerate(layer.selected):
         up[c * chunk:(c + 1) * chunk, j * r:(j + 1) * r] = b[j]
@@ -80,7 +101,7 @@ def _cp_pair(layer: CPConv, tucker: bool) -> LowRank:
     d, r = layer.ndim, layer.rank
     v = layer.V.double()  # c_in x R
     ks = [k.double() for k in layer.kernels]  # k_i x R
-    up = (layer.U.double() * layer.scale).reshape(-1, r, *(1,) * d)
+    up = (layer.U.double() * _scale(layer)).reshape(-1, r, *(1,) * d)
     if tucker and any(k.shape[0] != 1 for k in ks):
         modes = "abc"[:d]
         spatial = torch.einsum(",".join(f"{m}r" for m in modes) + "->r" + modes, *ks)  # R x k...
@@ -94,7 +115,8 @@ def _cp_pair(layer: CPConv, tucker: bool) -> LowRank:
 
 
 def lowrank_form(layer: AdapterLayer, tucker: bool = False) -> LowRank | str:
-    """The exact (``down``, ``up``[, ``mid``]) pair of one adapter layer (CPU, the factors' dtype), or why
+    """The exact (``down``, ``up``[, ``mid``]) pair of one adapter layer's ``w dW`` (w: ``mix_weight``;
+    CPU, the factors' dtype), or why
     it has none. ``tucker``: CP convs with a spatial kernel keep the diagonal-core Tucker form.
 
     The pair is rebuilt and compared with ``layer.delta_weight()`` before it is returned, so a
@@ -111,7 +133,7 @@ def lowrank_form(layer: AdapterLayer, tucker: bool = False) -> LowRank | str:
             with torch.no_grad():
                 w = layer.base_layer.weight
                 pair = LowRank(down=layer.A.double().reshape(layer.rank, *w.shape[1:]),
-                               up=(layer.B.double() * layer.scale).reshape(w.shape[0], layer.rank,
+                               up=(layer.B.double() * _scale(layer)).reshape(w.shape[0], layer.rank,
                                                                            *(1,) * (w.dim() - 2)))
     else:
         return f"{type(layer).__name__}: no LoRA form"
@@ -123,9 +145,9 @@ def lowrank_form(layer: AdapterLayer, tucker: bool = False) -> LowRank | str:
 
 
 def _check(layer: AdapterLayer, pair: LowRank) -> None:
-    """Refuse a pair whose product is not the layer's own dW (to the rounding of its dtype)."""
+    """Refuse a pair whose product is not the layer's own w dW (to the rounding of its dtype)."""
     with torch.no_grad():
-        want = layer.delta_weight()
+        want = layer.delta_weight() * mix_weight(layer)
         got = pair.delta()
     tol = 256 * torch.finfo(want.dtype).eps * want.abs().max().item() + 1e-30
     err = (got - want.double()).abs().max().item() if got.shape == want.shape else float("inf")

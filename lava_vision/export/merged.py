@@ -13,6 +13,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..adapters import adapter_layers, injection_state
+from ..adapters.adapter_set import MERGED_ATTR, adapter_slots, members
+from .lowrank import mix_weight, weight_note
 from .report import ExportReport
 
 STATE_DICT_NAME = "model.safetensors"
@@ -25,24 +27,32 @@ def _swap(model: nn.Module, name: str, module: nn.Module) -> None:
 
 @contextlib.contextmanager
 def merged_view(model: nn.Module) -> Iterator[nn.Module]:
-    """Inside the block ``model`` is the plain base with each update merged: every adapter module is
-    replaced by its base layer whose weight is W + dW (the sum ``merge`` computes). On exit the
-    adapters and the original weight tensors come back untouched (no W + dW - dW rounding)."""
+    """Inside the block ``model`` is the plain base with what it computes merged: every adapted
+    position (every adapter's, active or not) holds its base layer, whose weight is W + sum_i w_i dW_i
+    over the updates the model runs there (w_i: the weight ``set_adapter`` gave; inactive and
+    disabled adapters add nothing; a merged one is already in W). On exit the adapters and the
+    original weight tensors come back untouched (no W + dW - dW rounding)."""
     swapped: list[tuple[str, nn.Module, torch.Tensor]] = []
     try:
         with torch.no_grad():
-            for name, layer in list(adapter_layers(model)):
-                w = layer.base_layer.weight
+            for name, slot in list(adapter_slots(model)):
+                if MERGED_ATTR in slot.base_layer.__dict__:  # merge() put the base layer, W + w dW, in place
+                    continue
+                w = slot.base_layer.weight
                 original = w.data
-                if not layer.merged:
-                    w.data = original + layer.delta_weight().to(original.dtype)
-                swapped.append((name, layer, original))
-                _swap(model, name, layer.base_layer)
+                live = [layer for layer in members(slot) if layer.contributes]
+                if live:
+                    total = live[0].delta_weight() * mix_weight(live[0])
+                    for layer in live[1:]:
+                        total = total + layer.delta_weight() * mix_weight(layer)
+                    w.data = original + total.to(original.dtype)
+                swapped.append((name, slot, original))
+                _swap(model, name, slot.base_layer)
         yield model
     finally:
-        for name, layer, original in reversed(swapped):
-            layer.base_layer.weight.data = original
-            _swap(model, name, layer)
+        for name, slot, original in reversed(swapped):
+            slot.base_layer.weight.data = original
+            _swap(model, name, slot)
 
 
 def _changed_roots(model: nn.Module) -> list[str]:
@@ -77,21 +87,30 @@ def _state_dict_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
+def merged_report(model: nn.Module) -> ExportReport:
+    """The report of a merged export of ``model`` (every layer: a merged model holds them all), unwritten."""
+    state = injection_state(model)
+    report = ExportReport(format="merged")
+    for name, layer in adapter_layers(model):
+        report.exported[name] = f"{type(layer).__name__}: W + dW"
+    for s in state.plan.saved_modules:
+        report.exported[s] = "modules_to_save: trained weights"
+    if (note := weight_note(model)) is not None:
+        report.notes.append(note)
+    if state.config.method == "full":
+        report.exported["*"] = "full fine-tuning: every weight as trained"
+    return report
+
+
 def export_merged(model: nn.Module, directory: str | os.PathLike, *, source: str = "",
                   strict: bool = False) -> ExportReport:
     """Write ``model`` with every update merged into ``directory`` in the base's format (see module
     doc); ``model`` itself is left as it was. Returns the report (also written as
     ``export_report.json``). Weights keep the base's dtype. ``strict`` is checked before writing as
     for the other formats (a merged model holds every layer, so it never refuses)."""
-    state = injection_state(model)
     changed = _changed_roots(model)
-    report = ExportReport(format="merged", source=source)
-    for name, layer in adapter_layers(model):
-        report.exported[name] = f"{type(layer).__name__}: W + dW"
-    for s in state.plan.saved_modules:
-        report.exported[s] = "modules_to_save: trained weights"
-    if state.config.method == "full":
-        report.exported["*"] = "full fine-tuning: every weight as trained"
+    report = merged_report(model)
+    report.source = source
     if strict:
         report.require_exact()
     directory = Path(directory)

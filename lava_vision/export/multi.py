@@ -60,8 +60,20 @@ def export_adapter(model: nn.Module, directory: str | os.PathLike, format: str, 
 
 def export_each(model: nn.Module, directory: str | os.PathLike, format: str,  # noqa: A002
                 **options) -> dict[str, ExportReport]:
-    """Every adapter of ``model`` into ``directory/<name>``; returns the reports by name."""
-    return {n: export_adapter(model, Path(directory) / n, format, n, **options) for n in adapter_names(model)}
+    """Every adapter of ``model`` into ``directory/<name>``; returns the reports by name. With
+    ``strict=True`` every adapter is checked before any folder is written: one with a layer left
+    out is a ValueError naming the adapter and the layers, and nothing is written."""
+    from . import planned_report
+
+    names = adapter_names(model)
+    if options.get("strict"):
+        for n in names:
+            with activated(model, n):
+                try:
+                    planned_report(model, format, **options).require_exact()
+                except ValueError as e:
+                    raise ValueError(f"export_each: adapter {n!r}: {e}") from None
+    return {n: export_adapter(model, Path(directory) / n, format, n, **options) for n in names}
 
 
 def _kind(layer) -> str:

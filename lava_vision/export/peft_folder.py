@@ -20,7 +20,7 @@ from torch import nn
 
 from ..adapters import adapter_layers, injection_state
 from ..adapters.io import atomic_write_bytes
-from .lowrank import lowrank_form
+from .lowrank import lowrank_form, weight_note
 from .report import ExportReport
 
 WEIGHTS_NAME = "adapter_model.safetensors"
@@ -83,6 +83,8 @@ def peft_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str
         tensors[f"{PREFIX}{name}.lora_B.weight"] = pair.up
         ranks[name] = pair.rank
         report.exported[name] = f"{type(layer).__name__} -> LoRA rank {pair.rank}"
+    if (note := weight_note(model)) is not None:
+        report.notes.append(note)
     saved_tensors, saved = _saved_modules(model, state.plan.saved_modules, set(ranks), set(layers), report)
     tensors.update(saved_tensors)
     return tensors, ranks, saved, report

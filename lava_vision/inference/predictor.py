@@ -24,7 +24,7 @@ from torch import nn
 
 from .. import tasks  # noqa: F401  (registers the packaged task names a run's config.json uses)
 from ..adapters import train_mode
-from ..data.images import read_rgb
+from ..data.images import read_rgb, rgb_pixels
 from ..data.preprocess import task_preprocess
 from ..train.build import autocast, build_base, load_trained
 from ..train.config import RunConfig
@@ -78,11 +78,12 @@ class Predictor:
 
 
 def as_rgb(item: Any) -> np.ndarray:
-    """An image path, PIL image or array -> ``H x W x 3`` uint8 RGB."""
+    """An image path, PIL image or array -> ``H x W x 3`` uint8 RGB (paths and PIL images by
+    ``data.images.read_rgb``'s colour rule)."""
     if isinstance(item, (str, os.PathLike)):
         return read_rgb(item)
-    if hasattr(item, "convert") and hasattr(item, "size"):  # PIL.Image
-        item = np.asarray(item.convert("RGB"))
+    if hasattr(item, "convert") and hasattr(item, "size"):  # PIL.Image: the colour rule of read_rgb
+        item = rgb_pixels(item, f"the given {type(item).__name__} (mode {item.mode})")
     item = np.asarray(item)
     if item.ndim != 3 or item.shape[2] != 3 or item.dtype != np.uint8:
         raise ValueError(f"predict: expected an H x W x 3 uint8 RGB image, got shape {item.shape} {item.dtype}")

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..adapters import AdapterConfigError, AdapterFileError, Plan, inject, load_adapter, read_adapter_config
+from ..json_types import read_json_file
 from .checkpoint import find_adapter_dir
 from .config import RunConfig
 from .task import get_task
@@ -73,19 +74,25 @@ def _run_model_section(directory: Path) -> dict | None:
     """The ``model`` section of the run that wrote ``directory`` (its ``config.json``), if there is one."""
     path = directory.parent / "config.json"
     try:
-        section = json.loads(path.read_text()).get("model")
-    except (OSError, ValueError, AttributeError):
+        section = read_json_file(path).get("model")
+    except (OSError, ValueError, AttributeError):  # JsonFileError is a ValueError
         return None
     return section if isinstance(section, dict) else None
 
 
-def describe_base(model_section: dict) -> str:
+def describe_base(model_section: dict, weights: str | None = None) -> str:
     """The base's identity from the (portable) model section: library / name / arch and its
-    weights source (checkpoint or pretrained; size and scene when neither is set)."""
+    weights source (checkpoint or pretrained; size and scene when neither is set). ``weights``,
+    the task's own word on where they come from (``Task.describe_weights``, e.g. "packaged
+    (lava_vision/assets/x.safetensors)" for ``pretrained='hub'`` weights shipped in the package),
+    replaces ``pretrained=...``."""
     keys = ["library", "name", "arch"]
     sources = [k for k in ("checkpoint", "pretrained") if model_section.get(k)]
     keys += sources or ["size", "scene"]
-    return " ".join(f"{k}={model_section[k]}" for k in keys if model_section.get(k) not in (None, ""))
+    if weights and "pretrained" in keys:
+        keys.remove("pretrained")
+    said = [f"{k}={model_section[k]}" for k in keys if model_section.get(k) not in (None, "")]
+    return " ".join(said + ([f"weights={weights}"] if weights else []))
 
 
 def _mismatch(directory: Path, doc: dict, cfg: RunConfig, model: nn.Module | None = None) -> str:

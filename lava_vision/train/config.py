@@ -55,6 +55,11 @@ class TrainConfig:
     # Accelerate log_with: tensorboard, wandb, mlflow, ...
     trackers: list[str] = field(default_factory=lambda: ["tensorboard"])
     diagnostics: bool = False  # per-layer gradient variance and orthogonality error to TensorBoard
+    # train under torch.compile (HF Trainer's torch_compile): the training forward/backward only (evaluation
+    # stays eager); the first step's time, compilation included, is logged as compile_warmup_s
+    compile: bool = False
+    compile_backend: str = "inductor"  # torch.compile backend: inductor | aot_eager | eager | ...
+    compile_mode: str = "default"  # inductor only: default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs
 
 
 @dataclass

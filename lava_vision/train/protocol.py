@@ -61,14 +61,16 @@ def describe_checkpoint(adapter_dir: str | os.PathLike) -> tuple[str, dict | Non
 def _from_run_config(adapter_dir: Path, step: int | None) -> dict | None:
     """A run folder's ``best/`` or ``last/`` written before checkpoints carried a selection record:
     rebuilt from the run's ``config.json`` (its ``eval`` section chose ``best/``)."""
-    import json
+    from .run_files import read_run_config_doc
 
     config = adapter_dir.parent / "config.json"
     if adapter_dir.name not in ("best", "last") or not config.is_file():
         return None
     try:
-        e = json.loads(config.read_text()).get("eval", {})
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        e = read_run_config_doc(config).get("eval", {})
+    except (OSError, ValueError):  # JsonFileError: not a run config
+        return None
+    if not isinstance(e, dict):
         return None
     if adapter_dir.name == "last":
         return {"kind": "last", "split": None, "metric": None, "mode": None, "value": None, "step": step}

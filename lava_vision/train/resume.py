@@ -23,10 +23,12 @@ from typing import Any
 
 import torch
 
+from ..json_types import JsonFileError
 from .checkpoint import CheckpointError
 from .config import RESUME_HISTORY as HISTORY_KEY
 from .config import RunConfig
 from .recipe import RecipeError
+from .run_files import read_run_config_doc
 
 # dotted prefixes of keys that cannot change on --resume
 FROZEN = ("task", "model", "data", "adapter", "output", "optim.name", "optim.module_lr", "train.batch_size",
@@ -71,17 +73,15 @@ def config_json(cfg: RunConfig) -> dict:
 
 
 def read_saved_config(run_dir: Path) -> dict | None:
-    """The run folder's config.json (None when there is none)."""
+    """The run folder's config.json (None when there is none); CheckpointError naming the file and key
+    when it is not a JSON object with well-formed ``resumed`` records (``run_files.read_run_config_doc``)."""
     path = run_dir / "config.json"
     if not path.is_file():
         return None
     try:
-        saved = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e}); cannot tell what the run was trained with") from e
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{path}: not a run config (a JSON object)")
-    return saved
+        return read_run_config_doc(path)
+    except (OSError, JsonFileError) as e:
+        raise CheckpointError(f"{e}; cannot tell what the run was trained with") from e
 
 
 def resume_changes(cfg: RunConfig, saved: dict | None, run_dir: Path) -> dict[str, list]:

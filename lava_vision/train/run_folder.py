@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import warnings
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .checkpoint import archived_checkpoints, recover
+from .recipe import RecipeError
+from .run_files import read_run_config_doc
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -73,9 +74,10 @@ def read_run_config(path: str | os.PathLike) -> RunConfig:
     path = Path(path)
     for folder in (path, path.parent):
         if (folder / "config.json").is_file() and (folder is path or path.name in ("best", "last")):
+            doc = read_run_config_doc(folder / "config.json")  # JsonFileError naming the file
             try:
-                return RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{folder / 'config.json'}: not valid JSON ({e})") from e
+                return RunConfig.from_dict(doc)
+            except (ValueError, TypeError) as e:
+                raise RecipeError(f"{folder / 'config.json'}: {e}") from e
     raise FileNotFoundError(f"{path}: no run folder config.json here (nor beside it); give the recipe the run was "
                             "trained with")

@@ -11,6 +11,7 @@ from pathlib import Path
 from accelerate import Accelerator
 
 from ..jsonl import append_jsonl
+from .checkpoint import CheckpointError
 
 PROJECT = "lava-vision"  # the trackers' project (wandb project, mlflow experiment); TB: tb/<PROJECT>/
 LOG_FILES = ("log.jsonl", "eval_history.jsonl")  # cut back to a checkpoint's sizes on --resume
@@ -75,10 +76,35 @@ class RunLog:
         self.acc.end_training()
 
 
+def check_log_sizes(run_dir: Path, sizes: dict, where: str) -> None:
+    """``sizes`` (a checkpoint's ``log_sizes``) may only name this run's own log files, as regular
+    files inside ``run_dir`` (no symlink, no other name, no path), with a size in bytes between 0 and
+    the file's size now; CheckpointError naming ``where`` and the key otherwise."""
+    for name, size in sizes.items():
+        if name not in LOG_FILES:
+            raise CheckpointError(f"{where}: {name!r}: not a log file of a run folder (only {', '.join(LOG_FILES)} "
+                                  "are cut back on --resume)")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise CheckpointError(f"{where}[{name!r}]={size!r}: expected a size in bytes (an integer >= 0)")
+        path = run_dir / name
+        if path.is_symlink() or path.exists() and not path.is_file():
+            raise CheckpointError(f"{path}: not a regular file (a symlink or a folder); refusing to cut it back")
+        if path.exists() and size > path.stat().st_size:
+            raise CheckpointError(f"{where}[{name!r}]={size}: larger than {path} ({path.stat().st_size} bytes); "
+                                  "the log is not the one this checkpoint was saved with")
+
+
 def truncate_logs(run_dir: Path, sizes: dict[str, int]) -> None:
     """Cut each log file back to its size when the checkpoint was saved: the resumed run logs the
-    steps after the checkpoint again, so their old lines would be duplicates (or half-written)."""
+    steps after the checkpoint again, so their old lines would be duplicates (or half-written).
+    Only the names of ``LOG_FILES`` inside ``run_dir`` are ever cut (``check_log_sizes``; the file
+    is opened without following a symlink)."""
+    check_log_sizes(run_dir, sizes, f"{run_dir}: log_sizes")
     for name, size in sizes.items():
         path = run_dir / name
         if path.exists() and path.stat().st_size > size:
-            os.truncate(path, size)
+            fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                os.ftruncate(fd, size)
+            finally:
+                os.close(fd)

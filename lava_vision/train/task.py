@@ -64,6 +64,8 @@ class Task(Protocol):
     #   enable_gradient_checkpointing(model) -> None
     #   summarize(metrics, out_dir) -> list[Path]   dataset-level pictures after an evaluation
     #   preprocessing() -> dict                     the eval transform, keys of lava_vision.zoo.Preprocess
+    #   describe_weights() -> str | None            where the base weights come from when model.pretrained
+    #       does not say it plainly (a zoo card's base_model_id), e.g. "packaged (lava_vision/assets/x)"
     #   predict_image(model, rgb) -> result         one H x W x 3 uint8 RGB image -> its prediction, for
     #       ``Predictor.predict`` (load_run, zoo.load(...).predict, tools/predict.py), called in eval mode
     #       under no_grad; return a ClassProbabilities, DepthMap or BinaryMask (lava_vision.inference) for

@@ -98,6 +98,10 @@ class Trainer(TrainerState):
         self.scheduler = build_scheduler(optimizer, cfg, self.total_steps)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
         self.raw = self.acc.unwrap_model(self.model)
+        # train.compile: a compiled view of the (prepared) model for training steps only; it shares the
+        # parameters, so saving (self.raw) and evaluation (eager: other batch sizes, no backward) are untouched
+        mode = None if t.compile_mode == "default" else t.compile_mode  # a mode is inductor's only
+        self.step_model = torch.compile(self.model, backend=t.compile_backend, mode=mode) if t.compile else self.model
         self.grad_window = GradientWindow(self.raw) if t.diagnostics and self.main else None
         self.epoch, self.batch, self.step = 0, 0, 0  # position: epoch, micro-batch within it, optimiser steps
         self.best: float | None = None
@@ -152,7 +156,7 @@ class Trainer(TrainerState):
     def _micro_step(self, batch: dict, last: bool, n_micro: int) -> dict[str, float]:
         ctx = contextlib.nullcontext() if last else self.acc.no_sync(self.model)
         with ctx:
-            out = self.task.training_step(self.model, send_to_device(batch, self.acc.device))
+            out = self.task.training_step(self.step_model, send_to_device(batch, self.acc.device))
             reg = orthogonal_penalty(self.raw)
             loss = out["loss"] + reg
             finite = self.acc.reduce(torch.isfinite(loss.detach()).float().reshape(1), "sum")
@@ -188,6 +192,7 @@ class Trainer(TrainerState):
         t, e = self.cfg.train, self.cfg.eval
         window: dict[str, float] = {}
         window_steps, window_samples, tick, step_seconds = 0, 0, time.perf_counter(), 0.0
+        first_step = True
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", disable=not self.main,
                    dynamic_ncols=True)
         self.last_save_time = monotonic()
@@ -208,7 +213,13 @@ class Trainer(TrainerState):
                                 window[k] = window.get(k, 0.0) + v / len(micro)
                             window_samples += batch_len(batch) * self.acc.num_processes
                         self._optimizer_step()
-                        step_seconds += time.perf_counter() - started
+                        took = time.perf_counter() - started
+                        step_seconds += took
+                        if t.compile and first_step:  # compilation happens inside the first step
+                            self.log.log(self.step + 1, {"compile_warmup_s": took}, kind="compile")
+                            self.acc.print(f"torch.compile ({t.compile_backend}): first step {took:.1f} s, "
+                                           "compilation included")
+                        first_step = False
                         self.step, self.batch, window_steps = self.step + 1, self.batch + len(micro), window_steps + 1
                         bar.update(1)
                         if self.step % t.log_every == 0 or self.step == self.total_steps:

@@ -7,6 +7,7 @@ position (``epoch``, ``batch``, ``step``, ``best``, ``saved_step``) and its Acce
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import warnings
@@ -19,6 +20,7 @@ from accelerate.utils import gather_object
 from ..adapters import AdapterFileError, load_adapter
 from .checkpoint import (
     ARCHIVE,
+    STATE_NAME,
     CheckpointError,
     archived_checkpoints,
     load_trainer_state,
@@ -28,10 +30,12 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import RunConfig
+from .data import EpochSampler
 from .protocol import selection_record
 from .resume import config_document, group_hyperparameters, restart_schedule
 from .run_folder import clear_failed_run, discard_if_empty
 from .run_log import truncate_logs
+from .state_check import check_trainer_state
 
 
 class TrainerState:
@@ -94,20 +98,28 @@ class TrainerState:
         self.acc.wait_for_everyone()
 
     def _load_checkpoint(self) -> tuple[Path, dict]:
-        """The trainer state of last/, else of the newest archived checkpoint that loads (warning
-        naming each one skipped); the adapter weights are loaded into the model."""
+        """The trainer state of last/, else of the newest archived checkpoint that loads and whose every
+        field passes ``check_trainer_state`` (warning naming each one skipped); the adapter weights are
+        loaded into the model."""
         errors = []
         for ckpt in [self.run_dir / "last", *archived_checkpoints(self.run_dir)]:
             if not ckpt.is_dir():
                 continue
             try:
-                state = load_trainer_state(ckpt)
+                state = check_trainer_state(load_trainer_state(ckpt), ckpt / STATE_NAME, self.optimizer, self.run_dir,
+                                            self._steps_per_epoch, self.cfg.train.grad_accum)
                 load_adapter(self.raw, ckpt)
                 return ckpt, state
             except (CheckpointError, AdapterFileError) as err:
                 errors.append(f"{ckpt}: {err}")
                 warnings.warn(f"{ckpt} is unusable ({err}); trying the checkpoint before it")
         raise CheckpointError(f"{self.run_dir}: no usable checkpoint to resume from: " + "; ".join(errors))
+
+    def _steps_per_epoch(self, world: int) -> tuple[int, int]:
+        """``(batches, optimiser steps)`` per epoch of this run's data at ``world`` processes."""
+        s = self.loader.sampler
+        batches = EpochSampler(s.n, s.batch_size, s.seed, 0, world).batches_per_epoch
+        return batches, math.ceil(batches / self.cfg.train.grad_accum)
 
     def _resume(self) -> None:
         ckpt, state = self._load_checkpoint()

@@ -1,13 +1,17 @@
 """Check every config value that can be checked without building the model, before anything is
 built or written: a typo must cost a second, not a model load (or a training run).
 
-``check_config(cfg)`` checks the engine's sections (train, optim, schedule, eval, adapter);
+``check_config(cfg)`` checks the engine's sections (train, optim, schedule, eval, adapter) and
+calls the optional ``validate()`` of the task's own sections (``model``, ``data``, ``loss``: their
+ranges, e.g. an image side, with ``check_int`` / ``check_image_side`` / ``check_model_id``);
 ``check_task_config(cfg, task)`` the values that need the task object, e.g. ``eval.main_metric``
 against the metric names the task declares (optional ``Task.metric_names()``).
+A zoo entry's stored config goes through ``check_config`` too: a config from elsewhere.
 """
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from ..adapters import PRESETS
@@ -16,6 +20,27 @@ from .config import RunConfig
 from .recipe import RecipeError
 
 EVAL_MODES = ("max", "min")
+MAX_IMAGE_SIDE = 8192  # pixels: a sane bound for any image side a config sets (SDXL trains at 1024)
+# a library's model name or a hub id (``resnet18``, ``org/name``, timm's ``hf-hub:org/name``): never a path
+MODEL_ID_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_-]*:)?[A-Za-z0-9][A-Za-z0-9._+-]*(?:/[A-Za-z0-9][A-Za-z0-9._+-]*)?$")
+
+
+def check_int(key: str, value: Any, low: int, high: int) -> None:
+    """RecipeError naming ``key`` unless ``value`` is an integer in [low, high]."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise RecipeError(f"{key}={value!r}: expected an integer in [{low}, {high}]")
+
+
+def check_image_side(key: str, value: Any) -> None:
+    """An image side in pixels: an integer in [1, MAX_IMAGE_SIDE]."""
+    check_int(key, value, 1, MAX_IMAGE_SIDE)
+
+
+def check_model_id(key: str, value: Any) -> None:
+    """A model name or hub id (``MODEL_ID_RE``, at most 200 characters); a path is refused."""
+    if not isinstance(value, str) or len(value) > 200 or not MODEL_ID_RE.fullmatch(value):
+        raise RecipeError(f"{key}={value!r}: expected a model name or hub id (letters, digits, '.', '_', '-', "
+                          "'+'; 'org/name' or 'prefix:org/name'), not a path")
 
 
 def _positive_int(key: str, value: Any, minimum: int = 1) -> None:
@@ -38,6 +63,9 @@ def _one_of(key: str, value: Any, choices: tuple) -> None:
         raise RecipeError(f"{key}={value!r}: expected one of {', '.join(repr(c) for c in choices)}")
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 def check_config(cfg: RunConfig, trackers: bool = True) -> None:
     """Raise RecipeError / AdapterConfigError naming the first bad key; needs no model, data or task.
     ``trackers=False`` skips ``train.trackers`` (a stored config only loaded for inference logs nothing)."""
@@ -57,6 +85,14 @@ def check_config(cfg: RunConfig, trackers: bool = True) -> None:
     _positive_int("train.save_every", t.save_every, 0)
     _number("train.save_every_minutes", t.save_every_minutes)
     _positive_int("train.keep_last", t.keep_last)
+    _one_of("train.compile_mode", t.compile_mode, COMPILE_MODES)
+    if t.compile:
+        import torch._dynamo
+
+        _one_of("train.compile_backend", t.compile_backend, tuple(torch._dynamo.list_backends(exclude_tags=())))
+    if t.compile_mode != "default" and t.compile_backend != "inductor":
+        raise RecipeError(f"train.compile_mode={t.compile_mode!r} needs train.compile_backend='inductor' "
+                          f"(got {t.compile_backend!r})")
     if trackers:
         check_trackers(t.trackers)
 
@@ -89,6 +125,11 @@ def check_config(cfg: RunConfig, trackers: bool = True) -> None:
         raise RecipeError(f"output.name={cfg.output.name!r}" + ("" if cfg.output.name else f" (task {cfg.task!r})")
                           + f": the run folder's name must be {name_rule()}, so the run stays inside "
                           f"output.root={cfg.output.root!r}")
+
+    for section in (cfg.model, cfg.data, cfg.loss):  # the task's own ranges (its config classes)
+        validate = getattr(section, "validate", None)
+        if callable(validate) and not isinstance(section, dict):
+            validate()
 
     cfg.adapter.validate()
     if cfg.adapter.preset is not None and cfg.adapter.preset not in PRESETS:

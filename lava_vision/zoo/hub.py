@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..json_types import JsonFileError, read_json_file
 from .index import ZooError, check_name, check_record, get_entry, locked, read_index, verify, verify_files, zoo_root
 from .load import read_config
 from .publish import _swap_in
@@ -30,20 +32,40 @@ def _api(api: Any, token: str | None) -> Any:
 
 def push(name: str, repo_id: str, *, root: str | os.PathLike | None = None, private: bool = False,
          token: str | None = None, api: Any = None) -> str:
-    """Verify entry ``name`` and upload its folder (+ ``zoo_entry.json``) to model repo ``repo_id``.
+    """Verify entry ``name`` (its folder holds exactly the files the index lists, as plain files)
+    and upload those files, their digests checked again on the copies, plus ``zoo_entry.json`` to
+    model repo ``repo_id``.
     ``api``: an ``HfApi``-like object (default: a real one with ``token``). Returns the commit URL/info."""
     root = zoo_root(root)
     verify(name, root)
     entry = get_entry(name, root)
     api = _api(api, token)
     with tempfile.TemporaryDirectory() as tmp:
+        # exactly the listed files, copied without following a link, and their digests checked on
+        # the copies: what is uploaded is what the index records, whatever appeared since verify
         staged = Path(tmp) / name
-        shutil.copytree(root / name, staged)
+        staged.mkdir()
+        for fname in entry["files"]:
+            _copy_plain(root / name / fname, staged / fname, f"zoo entry {name!r}")
+        verify_files(staged, entry["files"], f"zoo entry {name!r} (the copy to upload)")
         (staged / ENTRY_FILE).write_text(json.dumps({"name": name, **entry}, indent=2, sort_keys=True) + "\n")
         api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)
         info = api.upload_folder(folder_path=str(staged), repo_id=repo_id, repo_type="model",
                                  commit_message=f"lava-vision zoo entry {name}")
     return str(info)
+
+
+def _copy_plain(src: Path, dst: Path, where: str) -> None:
+    """Copy ``src`` if it is a plain file (opened with O_NOFOLLOW: a symlink is refused, not followed)."""
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as e:
+        raise ZooError(f"{where}: file {src} cannot be read as a plain file ({e.strerror})") from e
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ZooError(f"{where}: {src} is not a plain file")
+        with open(dst, "wb") as out:
+            shutil.copyfileobj(f, out)
 
 
 def pull(repo_id: str, name: str | None = None, *, root: str | os.PathLike | None = None,
@@ -62,9 +84,9 @@ def pull(repo_id: str, name: str | None = None, *, root: str | os.PathLike | Non
             raise ZooError(f"hub repo {repo_id}: no {ENTRY_FILE}; not a lava-vision zoo entry")
         where = f"hub repo {repo_id}: {ENTRY_FILE}"
         try:
-            entry = json.loads(record_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ZooError(f"{where}: not valid JSON ({e})") from e
+            entry = read_json_file(record_path)
+        except JsonFileError as e:
+            raise ZooError(f"hub repo {repo_id}: {e}") from e
         if not isinstance(entry, dict):
             raise ZooError(f"{where}: not a JSON object")
         name = check_name(name or str(entry.pop("name", "")))

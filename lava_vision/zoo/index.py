@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..json_types import JsonTypeError, check_json
+from ..json_types import JsonFileError, JsonTypeError, check_json, read_json_file
 from ..names import is_safe_name, name_rule
 
 FORMAT = "lava-vision-zoo"
@@ -136,9 +136,9 @@ def read_index(root: str | os.PathLike | None = None) -> dict:
     if not path.is_file():
         return {"format": FORMAT, "format_version": 1, "entries": {}}
     try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ZooError(f"{path}: not valid JSON ({e})") from e
+        doc = read_json_file(path)
+    except JsonFileError as e:
+        raise ZooError(str(e)) from e
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("entries"), dict):
         raise ZooError(f"{path}: not a {FORMAT} index (missing format or entries)")
     for name, record in doc["entries"].items():  # names become folders: the publish --id rule, checked first
@@ -182,14 +182,24 @@ def get_entry(name: str, root: str | os.PathLike | None = None) -> dict:
 
 
 def verify_files(directory: Path, files: dict[str, dict], where: str) -> None:
-    """Every listed file present with its size and sha256, and nothing unlisted; raise naming the file."""
+    """Every listed file present as a plain file with its size and sha256, and nothing else in the
+    folder (dot files and symlinks included: push uploads the folder's files, and a symlink could
+    name any file of the machine); raise naming the file."""
     check_file_records(files, where)
-    if not directory.is_dir():
-        raise ZooError(f"{where}: folder {directory} is missing")
+    if directory.is_symlink() or not directory.is_dir():
+        raise ZooError(f"{where}: folder {directory} is missing (or a symlink)")
+    present = sorted(directory.iterdir())
+    links = [p.name for p in present if p.is_symlink()]
+    if links:
+        raise ZooError(f"{where}: symlinks in the entry folder {directory}: {', '.join(links)}; an entry holds "
+                       "plain files only")
+    extra = [p.name for p in present if p.name not in files]
+    if extra:
+        raise ZooError(f"{where}: files not in the index: {', '.join(extra)} (in {directory})")
     for fname, rec in files.items():
         path = directory / fname
         if not path.is_file():
-            raise ZooError(f"{where}: file {path} is missing")
+            raise ZooError(f"{where}: file {path} is missing (or not a plain file)")
         size = path.stat().st_size
         if size != rec["size"]:
             raise ZooError(f"{where}: file {path} has {size} bytes, the index records {rec['size']} "
@@ -198,9 +208,6 @@ def verify_files(directory: Path, files: dict[str, dict], where: str) -> None:
         if digest != rec["sha256"]:
             raise ZooError(f"{where}: file {path} has sha256 {digest}, the index records {rec['sha256']} "
                            "(tampered or corrupted)")
-    extra = sorted(p.name for p in directory.iterdir() if p.name not in files and not p.name.startswith("."))
-    if extra:
-        raise ZooError(f"{where}: files not in the index: {', '.join(extra)}")
 
 
 def verify(name: str | None = None, root: str | os.PathLike | None = None) -> list[str]:

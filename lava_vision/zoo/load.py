@@ -6,12 +6,12 @@ Several entries trained on the same base weights share one base: ``load([a, b])`
 returns one ``ZooModel`` per entry; each predicts with its own adapter (or any ``adapter=`` mix)."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..json_types import JsonFileError, JsonTypeError, check_json, read_json_file
 from .index import ZooError, get_entry, verify_files, zoo_root
 from .portable import from_portable
 
@@ -58,13 +58,20 @@ class ZooModel:
     def predict(self, item: Any, seed: int = 0, adapter: str | dict[str, float] | None = None) -> Any:
         """The task's result for one image (or prompt). adapter: which of the shared model's adapters
         predicts, a name or a mix ``{name: weight}`` (``adapters.set_adapter``); default: this entry's.
-        The choice stays active on the model afterwards."""
+        The choice stays active on the model afterwards. Without ``adapter``, this entry's adapter
+        must still be on the model: after ``delete_adapter`` (or ``unload``) it is a ZooError naming it,
+        never an answer from the model's other adapters."""
         from ..adapters import set_adapter
         from ..adapters.named import adapter_names
         from ..inference import Predictor  # lazy: inference imports this package's preprocess
 
-        if adapter is not None or self.name in adapter_names(self.model):
-            set_adapter(self.model, adapter if adapter is not None else self.name)
+        if adapter is None:
+            present = adapter_names(self.model)
+            if self.name not in present:
+                raise ZooError(f"zoo entry {self.name!r}: the model no longer has adapter {self.name!r} (deleted, "
+                               f"or merged away by unload); it has {present or 'no adapters'}; pass adapter=... to "
+                               f"predict with another, or zoo.load({self.name!r}) again")
+        set_adapter(self.model, adapter if adapter is not None else self.name)
         return Predictor(self.task, self.model, self.config).predict(item, seed)
 
 
@@ -113,9 +120,11 @@ def read_config(directory: Path, where: str, allow_task_module: bool = False) ->
 
     path = directory / CONFIG_FILE
     try:
-        data = from_portable(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise ZooError(f"{where}: {path} is not readable JSON ({type(e).__name__}: {e})") from e
+        data = from_portable(read_json_file(path))
+    except JsonFileError as e:  # names the file
+        raise ZooError(f"{where}: {e}") from e
+    except OSError as e:
+        raise ZooError(f"{where}: {path} is not readable ({e})") from e
     if not isinstance(data, dict):
         raise ZooError(f"{where}: {path} is not a run config (a JSON object)")
     check_entry_task(data.get("task"), f"{where}: {path}", allow_task_module)
@@ -125,6 +134,25 @@ def read_config(directory: Path, where: str, allow_task_module: bool = False) ->
     except (KeyError, TypeError, ValueError) as e:  # RecipeError, AdapterConfigError, TaskError are ValueErrors
         raise ZooError(f"{where}: {path} is not a usable run config ({type(e).__name__}: {e})") from e
     return cfg
+
+
+def read_metrics(directory: Path, where: str) -> dict:
+    """The entry's ``metrics.json``: a JSON object whose ``metrics`` maps names to numbers; ZooError
+    naming the file otherwise."""
+    path = directory / METRICS_FILE
+    try:
+        record = read_json_file(path)
+    except JsonFileError as e:  # names the file
+        raise ZooError(f"{where}: {e}") from e
+    except OSError as e:
+        raise ZooError(f"{where}: {path} is not readable ({e})") from e
+    if not isinstance(record, dict):
+        raise ZooError(f"{where}: {path} is not a metrics record (a JSON object)")
+    try:
+        check_json(record.get("metrics", {}), dict[str, float], "metrics")
+    except JsonTypeError as e:
+        raise ZooError(f"{where}: {path}: {e}") from None
+    return record
 
 
 def build_from_dir(directory: Path, where: str, config: RunConfig | None = None, allow_task_module: bool = False
@@ -159,7 +187,7 @@ def load_dir(directory: Path, entry: dict, name: str, device: str | torch.device
     except AdapterFileError as e:
         raise ZooError(f"{where}: {e}") from e
     model.to(device).eval()
-    record = json.loads((directory / METRICS_FILE).read_text())
+    record = read_metrics(directory, where)
     return ZooModel(name=name, model=model, task=task, config=cfg, preprocess=task_preprocess(task),
                     record=record, entry=entry, directory=directory)
 
@@ -224,7 +252,7 @@ def load_onto(directory: Path, entry: dict, name: str, base: nn.Module | ZooMode
         raise ZooError(f"{where}: {e}") from e
     model.eval()
     task = get_task(cfg.task)(cfg)
-    record = json.loads((directory / METRICS_FILE).read_text())
+    record = read_metrics(directory, where)
     return ZooModel(name=name, model=model, task=task, config=cfg, preprocess=task_preprocess(task),
                     record=record, entry=entry, directory=directory)
 

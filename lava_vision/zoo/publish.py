@@ -15,14 +15,17 @@ import os
 import shlex
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ..adapters import load_adapter, read_adapter_config
 from ..adapters.io import CONFIG_NAME, WEIGHTS_NAME
 from ..data.preprocess import task_preprocess
 from ..export import export_coverage
+from ..json_types import JsonFileError
 from ..train.build import describe_base
 from ..train.config import RunConfig
+from ..train.run_files import read_eval_report, read_run_config_doc, read_run_metrics
 from .card import CITATION, check_card_metrics, render_card
 from .index import ZooError, check_name, file_records, locked, read_index, write_index, zoo_root
 from .load import CARD_FILE, CONFIG_FILE, METRICS_FILE, build_from_dir
@@ -52,8 +55,8 @@ def run_evaluation(run_dir: Path, adapter_dir: Path, cfg: RunConfig, split: str 
                 "source": f"{adapter_dir.name}/{CONFIG_NAME} (step {meta.get('step')})"}
     final = run_dir / "metrics.json"
     if adapter_dir.name == "last" and final.is_file():
-        doc = json.loads(final.read_text())
-        if doc.get("step") == meta.get("step"):
+        doc = _run_file(read_run_metrics, final)
+        if doc["step"] == meta.get("step"):
             metrics = {k: v for k, v in doc.items() if k not in ("split", "step")}
             return {**base, "split": doc["split"], "metrics": metrics, "source": f"metrics.json (step {doc['step']})"}
     for path in sorted(run_dir.glob("eval_*.json")):
@@ -67,11 +70,19 @@ def run_evaluation(run_dir: Path, adapter_dir: Path, cfg: RunConfig, split: str 
 
 def _eval_tool_record(path: Path, adapter_dir: Path, cfg: RunConfig) -> dict | None:
     """The record of an ``eval_<split>.json`` that tools/eval.py wrote for ``adapter_dir``, else None."""
-    doc = json.loads(path.read_text())
+    doc = _run_file(read_eval_report, path)
     if doc.get("after") and doc.get("adapter") and Path(doc["adapter"]).resolve() == adapter_dir.resolve():
         return {"split": doc["split"], "max_samples": doc.get("max_samples", cfg.eval.max_samples),
                 "metrics": dict(doc["after"]), "source": path.name}
     return None
+
+
+def _run_file(reader: Callable[[Path], dict], path: Path) -> dict:
+    """A run folder's JSON file through its ``train.run_files`` reader; ZooError naming the file otherwise."""
+    try:
+        return reader(path)
+    except (OSError, JsonFileError) as e:
+        raise ZooError(str(e)) from e
 
 
 def training_command(cfg: RunConfig, recipe: str | None) -> str:
@@ -161,8 +172,11 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
         raise ZooError(f"{run_dir}: not a run folder (no {CONFIG_FILE})")
-    run_cfg = json.loads((run_dir / CONFIG_FILE).read_text())
-    cfg = RunConfig.from_dict(run_cfg)
+    run_cfg = _run_file(read_run_config_doc, run_dir / CONFIG_FILE)
+    try:
+        cfg = RunConfig.from_dict(run_cfg)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ZooError(f"{run_dir / CONFIG_FILE}: not a usable run config ({type(e).__name__}: {e})") from e
     command = train_command or training_command(cfg, recipe)
     if eval_data:
         from ..train.recipe import apply_overrides
@@ -210,9 +224,10 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
                         "metrics": evaluate(task, model, record["split"], max_samples=quick_samples, **opts)}
                        ] if quick_samples > 0 else []
             preprocess = task_preprocess(task)
+            weights_said = task.describe_weights() if hasattr(task, "describe_weights") else None
             facts = {
                 "library_name": "lava-vision", "tags": ["lava-vision", "lava", "peft", cfg.task], "license": license,
-                "task": cfg.task, "base_model_id": describe_base(portable["model"]),
+                "task": cfg.task, "base_model_id": describe_base(portable["model"], weights_said),
                 "base_model_revision": digest or "n/a (method full: the adapter file holds every weight)",
                 "dataset": describe_data(portable["data"] or {}), "split": record["split"],
                 "eval_max_samples": record["max_samples"], "adapter_method": doc["adapter_config"]["method"],

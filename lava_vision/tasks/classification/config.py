@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...train.recipe import RecipeError
+from ...train.validate import check_image_side, check_int, check_model_id
+
+MAX_CLASSES, MAX_SAMPLES = 1_000_000, 100_000_000  # sane bounds for a config from elsewhere
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -36,6 +40,12 @@ class ClassificationModelConfig:
     input_size: int = 224
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+
+    def validate(self) -> None:
+        """Ranges (``train.validate.check_config`` calls it, for recipes and stored configs alike)."""
+        check_model_id("model.name", self.name)
+        check_int("model.num_classes", self.num_classes, 1, MAX_CLASSES)
+        check_image_side("model.input_size", self.input_size)
 
 
 @dataclass
@@ -80,6 +90,20 @@ class ClassificationDataConfig:
     severity: int = 5
     corruption_seed: int = 0
     cache_images: bool = False
+
+    def validate(self) -> None:
+        """Ranges (``train.validate.check_config`` calls it, for recipes and stored configs alike)."""
+        check_image_side("data.image_size", self.image_size)
+        for key in ("train_size", "val_size"):
+            check_int(f"data.{key}", getattr(self, key), 1, MAX_SAMPLES)
+        check_int("data.cifar_val_size", self.cifar_val_size, 0, MAX_SAMPLES)
+        for i, n in enumerate(self.split_sizes):
+            if isinstance(n, float):  # a fraction of the folder (class_folders.part_sizes)
+                if not 0 < n < 1:
+                    raise RecipeError(f"data.split_sizes[{i}]={n!r}: a fraction of the folder must lie in (0, 1); "
+                                      "image counts are integers")
+            else:
+                check_int(f"data.split_sizes[{i}]", n, 0, MAX_SAMPLES)
 
 
 @dataclass

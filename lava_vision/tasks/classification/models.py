@@ -110,9 +110,33 @@ def _timm(cfg: ClassificationModelConfig) -> nn.Module:
                              pretrained_cfg_overlay=dict(file=str(path)))
 
 
+def packaged_weights(cfg: ClassificationModelConfig) -> Path | None:
+    """The weights file inside the package that ``model.pretrained='hub'`` loads for the
+    lava_vision library's networks (nothing is downloaded); None for any other model or source."""
+    from .cifar_resnet import ASSETS
+    from .quicknet import ASSET
+
+    if cfg.library != "lava_vision" or cfg.pretrained != "hub":
+        return None
+    return {**ASSETS, "quicknet": ASSET}.get(cfg.name)
+
+
+def pretrained_class_names(cfg: ClassificationModelConfig) -> list[str] | None:
+    """The classes the head of the packaged weights (``packaged_weights``) predicts: CIFAR-10's for
+    the CIFAR ResNets, the procedural shapes for QuickNet, when ``cfg`` keeps that head
+    (``num_classes`` equal); None otherwise."""
+    if packaged_weights(cfg) is None:
+        return None
+    from ...data.procedural import SHAPE_CLASSES
+    from .cifar_resnet import CIFAR10_CLASSES
+
+    names = SHAPE_CLASSES if cfg.name == "quicknet" else CIFAR10_CLASSES
+    return list(names) if len(names) == cfg.num_classes else None
+
+
 def _lava_vision(cfg: ClassificationModelConfig) -> nn.Module:
     from .cifar_resnet import ASSETS, DEPTHS, build_cifar_resnet, load_cifar_resnet
-    from .quicknet import ASSET, QuickNet, load_quicknet
+    from .quicknet import QuickNet, load_quicknet
 
     if cfg.name in DEPTHS:
         if cfg.pretrained == "none":
@@ -120,29 +144,16 @@ def _lava_vision(cfg: ClassificationModelConfig) -> nn.Module:
         if cfg.pretrained == "hub" and cfg.name not in ASSETS:
             raise FileNotFoundError(f"model.pretrained='hub': the package ships weights only for {sorted(ASSETS)}; "
                                     f"set model.pretrained to a {cfg.name} checkpoint file (.th or .safetensors)")
-        model = load_cifar_resnet(cfg.name, ASSETS[cfg.name] if cfg.pretrained == "hub" else cfg.pretrained)
+        model = load_cifar_resnet(cfg.name, packaged_weights(cfg) or cfg.pretrained)
     elif cfg.name == "quicknet":
         if cfg.pretrained == "none":
             return QuickNet(num_classes=cfg.num_classes)
-        model = load_quicknet(ASSET if cfg.pretrained == "hub" else cfg.pretrained)
+        model = load_quicknet(packaged_weights(cfg) or cfg.pretrained)
     else:
         raise ValueError(f"model.name={cfg.name!r}: library lava_vision has 'quicknet' and {sorted(DEPTHS)}")
     if model.get_submodule(head_name(model)).out_features != cfg.num_classes:
         replace_head(model, cfg.num_classes)
     return model
-
-
-def pretrained_class_names(cfg: ClassificationModelConfig) -> list[str] | None:
-    """The classes the head of the weights the package ships predicts (``pretrained="hub"`` of
-    ``library="lava_vision"``: CIFAR-10's for the CIFAR ResNets, the procedural shapes for QuickNet),
-    when ``cfg`` keeps that head (``num_classes`` equal); None otherwise."""
-    if cfg.library != "lava_vision" or cfg.pretrained != "hub":
-        return None
-    from ...data.procedural import SHAPE_CLASSES
-    from .cifar_resnet import ASSETS, CIFAR10_CLASSES
-
-    names = CIFAR10_CLASSES if cfg.name in ASSETS else SHAPE_CLASSES if cfg.name == "quicknet" else None
-    return list(names) if names is not None and len(names) == cfg.num_classes else None
 
 
 def build_classifier(cfg: ClassificationModelConfig) -> nn.Module:

@@ -16,6 +16,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import nn
 
+from ...json_types import parse_json
+
 ASSET = Path(__file__).resolve().parents[2] / "assets" / "quicknet_shapes.safetensors"
 
 
@@ -65,7 +67,13 @@ def load_quicknet(path: str | Path) -> QuickNet:
         raise ValueError(f"{path}: unreadable safetensors file ({e})") from e
     if meta.get("arch") != "quicknet" or "config" not in meta:
         raise ValueError(f"{path}: not a QuickNet file (metadata 'arch'={meta.get('arch')!r})")
-    model = QuickNet(**json.loads(meta["config"]))
+    config = parse_json(meta["config"], f"{path}: metadata 'config'")
+    try:
+        model = QuickNet(**config) if isinstance(config, dict) else None
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: metadata 'config' does not build a QuickNet ({e})") from e
+    if model is None:
+        raise ValueError(f"{path}: metadata 'config': expected a JSON object of QuickNet arguments")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(f"{path}: weights do not fit QuickNet{model.config}: missing {missing[:3]}, "

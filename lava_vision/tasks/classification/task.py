@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from ...train.config import RunConfig
 from .config import ClassificationDataConfig, ClassificationLossConfig, ClassificationModelConfig
 from .data import build_dataset, class_names, collate
-from .models import build_classifier, pretrained_class_names
+from .models import build_classifier, packaged_weights, pretrained_class_names
 from .visualize import plot_confusion_matrix, sample_panels
 
 
@@ -38,6 +38,14 @@ class ClassificationTask:
 
     def build_model(self) -> nn.Module:
         return build_classifier(self.cfg.model)
+
+    def describe_weights(self) -> str | None:
+        """``packaged (lava_vision/assets/<file>)`` when ``pretrained='hub'`` loads weights shipped in
+        the package (a zoo card must not suggest a download); None otherwise."""
+        path = packaged_weights(self.cfg.model)
+        if path is None:
+            return None
+        return f"packaged ({path.relative_to(Path(__file__).resolve().parents[3]).as_posix()})"  # lava_vision/...
 
     def preprocessing(self) -> dict:
         """The evaluation transform as data (see ``lava_vision.zoo.Preprocess``): square resize, normalise."""

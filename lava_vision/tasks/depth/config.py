@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...train.validate import check_image_side
+
 SOURCES = ("nyu_sync", "nyu_labeled", "synthetic")
 
 
@@ -45,6 +47,12 @@ class DepthDataConfig:
     synthetic_hw: tuple[int, int] = (84, 112)
     synthetic_train_n: int = 512
     synthetic_eval_n: int = 64
+
+    def validate(self) -> None:
+        """Image sides in range (``train.validate.check_config`` calls it)."""
+        check_image_side("data.input_size", self.input_size)
+        for i, side in enumerate(self.synthetic_hw):
+            check_image_side(f"data.synthetic_hw[{i}]", side)
 
 
 @dataclass

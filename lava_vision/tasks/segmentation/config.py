@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...train.validate import check_image_side
+
 
 @dataclass
 class SamArchConfig:
@@ -68,6 +70,10 @@ class SegDataConfig:
     vflip: float = 0.0
     synthetic: int = 0
     wfm_beta2: float = 1.0
+
+    def validate(self) -> None:
+        """Image sides in range (``train.validate.check_config`` calls it)."""
+        check_image_side("data.image_size", self.image_size)
 
 
 @dataclass

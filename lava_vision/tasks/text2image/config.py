@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...train.validate import check_image_side
+
 
 @dataclass
 class T2IMetricsConfig:
@@ -62,6 +64,10 @@ class T2IDataConfig:
     val_root: str = ""
     val_prompts: list[str] = field(default_factory=list)
     val_seeds: list[int] = field(default_factory=lambda: [0])
+
+    def validate(self) -> None:
+        """Image sides in range (``train.validate.check_config`` calls it)."""
+        check_image_side("data.resolution", self.resolution)
 
 
 @dataclass

@@ -8,12 +8,16 @@ underscores>`` with prefix ``lora_unet`` (UNet), ``lora_te1`` (CLIP ViT-L) or ``
   on, e.g. ``lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q``; what ComfyUI and A1111
   users' SDXL LoRAs use, and what diffusers' ``load_lora_weights`` maps back itself.
 * ``diffusers``: diffusers' own module paths, e.g. ``lora_unet_down_blocks_1_attentions_0_...``;
-  what LyCORIS' ``create_network_from_weights`` matches on a diffusers UNet.
+  what LyCORIS' ``create_lycoris_from_weights`` matches on a diffusers UNet.
 
 Text-encoder keys use the transformers-4 CLIP module paths in both namings, whatever transformers is
 installed: ``lora_te1_text_model_encoder_layers_0_self_attn_q_proj`` (kohya's scripts, ComfyUI's and
 A1111's key maps all expect the ``text_model`` part); transformers 5 dropped the ``text_model``
 submodule from ``CLIPTextModel`` (not from ``CLIPTextModelWithProjection``), see ``clip_kohya_path``.
+``clip_paths="installed"`` names them by the text encoders' module paths as installed instead: what
+LyCORIS' ``create_lycoris_from_weights`` matches, since it names a module ``<prefix>_<its path in the
+module it is given>`` (lycoris/wrapper.py); on transformers 5 that is ``lora_te1_encoder_layers_0_...``
+for CLIP ViT-L, a name ComfyUI, A1111 and diffusers do not load.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from torch import nn
 
 NAMINGS = ("sgm", "diffusers")
+CLIP_PATHS = ("transformers4", "installed")
 TEXT_PREFIXES = {"text_encoder": "lora_te1", "text_encoder_2": "lora_te2"}
 
 # diffusers -> sgm inside a ResNet block, and outside the block structure
@@ -100,11 +105,16 @@ def _unet_namer(unet: nn.Module, naming: str) -> Callable[[str], str]:
     return name
 
 
-def kohya_namer(model: nn.Module, naming: str = "sgm") -> Callable[[str], str]:
+def kohya_namer(model: nn.Module, naming: str = "sgm", clip_paths: str = "transformers4") -> Callable[[str], str]:
     """For an adapted ``SDXLDiffusion`` (submodules unet / text_encoder / text_encoder_2) or a bare
-    diffusers UNet: adapter layer name -> kohya key stem (ValueError with the reason when none)."""
+    diffusers UNet: adapter layer name -> kohya key stem (ValueError with the reason when none).
+    ``clip_paths``: text-encoder keys from transformers 4's module paths (the default, what kohya's
+    scripts, ComfyUI, A1111 and diffusers read) or from the ``installed`` transformers' (LyCORIS)."""
     if naming not in NAMINGS:
         raise ValueError(f"kohya naming {naming!r}: expected one of {NAMINGS}")
+    if clip_paths not in CLIP_PATHS:
+        raise ValueError(f"kohya clip_paths {clip_paths!r}: expected one of {CLIP_PATHS}")
+    clip_path = clip_kohya_path if clip_paths == "transformers4" else str
     if type(model).__name__ == "UNet2DConditionModel":
         return _unet_namer(model, naming)
     if not isinstance(getattr(model, "unet", None), nn.Module):
@@ -117,6 +127,6 @@ def kohya_namer(model: nn.Module, naming: str = "sgm") -> Callable[[str], str]:
         if head == "unet" and rest:
             return unet(rest)
         if head in TEXT_PREFIXES and rest:
-            return f"{TEXT_PREFIXES[head]}_{clip_kohya_path(rest).replace('.', '_')}"
+            return f"{TEXT_PREFIXES[head]}_{clip_path(rest).replace('.', '_')}"
         raise ValueError(f"{head!r} is not a UNet or text encoder: kohya files have no key for it")
     return name
