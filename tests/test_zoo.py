@@ -339,3 +339,16 @@ def test_publish_eval_data_moves_only_the_evaluation_data(run_dir, tmp_path):
     loaded = zoo.load("moved", root=tmp_path / "zoo")
     assert len(loaded.task.build_dataset("test")) == 24
     assert loaded.metrics["top1"] == pytest.approx(test["top1"], rel=1e-6, abs=0)
+
+
+def test_publish_tool_in_a_fresh_process(run_dir, tmp_path):
+    """tools/publish.py as a user runs it: a new interpreter that has not imported the packaged tasks
+    reads the run's config.json (task 'classification') and publishes."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "publish.py"), str(run_dir), "--id", "tiny_cli",
+                           "--recipe", str(RECIPE), "--zoo-root", str(tmp_path / "zoo")],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "zoo" / "tiny_cli" / "adapter.safetensors").is_file()

@@ -164,6 +164,7 @@ def publish(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike | 
     evaluation (``eval_<split>.json`` of tools/eval.py run with the same ``--set``) must be of that
     data, and is re-run on it; the card's training command still rebuilds the run's own config.
     ``notes``: Markdown for the card's "Data" section (provenance and licence of the data)."""
+    from .. import tasks  # noqa: F401  (registers the packaged task names a run's config.json uses)
     from ..train.build import distributed_state, resolve_precision
     from ..train.checkpoint import find_adapter_dir
     from ..train.evaluation import evaluate
