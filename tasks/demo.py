@@ -20,28 +20,18 @@ photos, one per class, before and after:
     python tools/train.py tasks/demo.py                          # the recipe alone: train, a validation table
     python tools/eval.py runs/demo-<time> --split test           # a finished run, again on the report photos
 """
+from dataclasses import replace
 from pathlib import Path
 
 import lava_vision
-from lava_vision.adapters import AdapterConfig
-from lava_vision.tasks.classification.config import ClassificationDataConfig, ClassificationModelConfig
-from lava_vision.train.config import EvalConfig, OptimConfig, OutputConfig, RunConfig, ScheduleConfig, TrainConfig
+from lava_vision.train import load_recipe
 
 PHOTOS = Path(lava_vision.__file__).parent / "assets" / "cifar10_report_photos"
-
-config = RunConfig(
-    task="classification",
-    model=ClassificationModelConfig(name="cifar_resnet20", library="lava_vision", pretrained="hub", num_classes=10,
-                                    input_size=32),  # ImageNet mean / std, as the weights were trained
-    data=ClassificationDataConfig(source="imagefolder", root=str(PHOTOS), hflip=True,  # PHOTOS/<split>/<class>
-                                  corruption="gaussian_noise", severity=5, corruption_seed=0, cache_images=True),
-    adapter=AdapterConfig(method="lava", preset="cnn", rank=4, modules_to_save=["linear"]),
-    optim=OptimConfig(name="adamw", lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0),
-    schedule=ScheduleConfig(name="constant"),
-    train=TrainConfig(epochs=8, batch_size=128, num_workers=0, log_every=8, seed=0),
-    eval=EvalConfig(split="val", every=1, batch_size=500, main_metric="top1", mode="max", num_visualize=0),
-    output=OutputConfig(root="runs", name="demo"),
-)
+# the real-network recipe (its model, adapter, optimiser), on the shipped photos (PHOTOS/<split>/<class>)
+# and a budget cut to about a minute: 8 epochs of 2,000 photos
+RECIPE = load_recipe(Path(__file__).with_name("cifar_resnet20_noise.py"))
+config = replace(RECIPE, data=replace(RECIPE.data, root=str(PHOTOS), split_sizes=()),
+                 train=replace(RECIPE.train, epochs=8, log_every=8), output=replace(RECIPE.output, name="demo"))
 
 
 def main(overrides: list[str]) -> None:

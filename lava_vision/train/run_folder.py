@@ -77,6 +77,8 @@ def read_run_config(path: str | os.PathLike) -> RunConfig:
             doc = read_run_config_doc(folder / "config.json")  # JsonFileError naming the file
             try:
                 return RunConfig.from_dict(doc)
+            except KeyError as e:  # an unknown task: its message without KeyError's quotes
+                raise RecipeError(f"{folder / 'config.json'}: {e.args[0]}") from e
             except (ValueError, TypeError) as e:
                 raise RecipeError(f"{folder / 'config.json'}: {e}") from e
     raise FileNotFoundError(f"{path}: no run folder config.json here (nor beside it); give the recipe the run was "

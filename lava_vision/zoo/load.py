@@ -112,6 +112,19 @@ def check_entry_task(task: object, where: str, allow_task_module: bool = False) 
     raise ZooError(f"{where}: unknown task {task!r}; this installation knows {sorted(TASKS)}")
 
 
+def _read_object(path: Path, where: str, what: str) -> dict:
+    """A JSON object from an entry's file; ZooError naming the entry and the file otherwise."""
+    try:
+        data = read_json_file(path)
+    except JsonFileError as e:  # names the file
+        raise ZooError(f"{where}: {e}") from e
+    except OSError as e:
+        raise ZooError(f"{where}: {path} is not readable ({e})") from e
+    if not isinstance(data, dict):
+        raise ZooError(f"{where}: {path} is not {what} (a JSON object)")
+    return data
+
+
 def read_config(directory: Path, where: str, allow_task_module: bool = False) -> RunConfig:
     """The entry's config.json: its task checked first (``check_entry_task``), then every section by
     type (``RunConfig.from_dict``) and range (``check_config``, trackers aside: nothing is logged)."""
@@ -119,14 +132,7 @@ def read_config(directory: Path, where: str, allow_task_module: bool = False) ->
     from ..train.validate import check_config
 
     path = directory / CONFIG_FILE
-    try:
-        data = from_portable(read_json_file(path))
-    except JsonFileError as e:  # names the file
-        raise ZooError(f"{where}: {e}") from e
-    except OSError as e:
-        raise ZooError(f"{where}: {path} is not readable ({e})") from e
-    if not isinstance(data, dict):
-        raise ZooError(f"{where}: {path} is not a run config (a JSON object)")
+    data = from_portable(_read_object(path, where, "a run config"))
     check_entry_task(data.get("task"), f"{where}: {path}", allow_task_module)
     try:
         cfg = RunConfig.from_dict(data)
@@ -140,14 +146,7 @@ def read_metrics(directory: Path, where: str) -> dict:
     """The entry's ``metrics.json``: a JSON object whose ``metrics`` maps names to numbers; ZooError
     naming the file otherwise."""
     path = directory / METRICS_FILE
-    try:
-        record = read_json_file(path)
-    except JsonFileError as e:  # names the file
-        raise ZooError(f"{where}: {e}") from e
-    except OSError as e:
-        raise ZooError(f"{where}: {path} is not readable ({e})") from e
-    if not isinstance(record, dict):
-        raise ZooError(f"{where}: {path} is not a metrics record (a JSON object)")
+    record = _read_object(path, where, "a metrics record")
     try:
         check_json(record.get("metrics", {}), dict[str, float], "metrics")
     except JsonTypeError as e:
