@@ -20,6 +20,7 @@ from lava_vision.adapters import (
     adapter_names,
     check_mix,
     delete_adapter,
+    disable_adapters,
     inject,
     load_adapter,
     merge,
@@ -200,6 +201,31 @@ def test_saved_modules_follow_the_active_adapter_and_files_round_trip(tmp_path):
     delete_adapter(fresh, "a")
     delete_adapter(fresh, "b")
     assert torch.equal(fresh.fc.weight, base.fc.weight)  # the base head is back
+
+
+def test_disable_adapters_runs_the_base_head_too():
+    """A trained head (modules_to_save) is part of the adapter: disable_adapters runs the base's head,
+    as PEFT's disable_adapter runs a ModulesToSaveWrapper's original module, and restores the
+    adapter's head on exit; for one adapter and for a mix where one of them saves the head."""
+    torch.manual_seed(0)
+    base = Head().double().eval()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        want = base(x)
+    model = copy.deepcopy(base)
+    inject(model, AdapterConfig(rank=2, targets=["conv"], modules_to_save=["fc"]), name="a")
+    inject(model, AdapterConfig(rank=1, targets=["lin"]), name="b")
+    randomise(model, ["a", "b"])
+    with torch.no_grad():
+        model.fc.weight.add_(0.5)  # a's head trained
+    for active in ("a", {"a": 1.0, "b": 0.5}):
+        set_adapter(model, active)
+        with torch.no_grad():
+            adapted = model(x)
+            with disable_adapters(model):
+                assert torch.equal(model(x), want)
+            assert torch.equal(model(x), adapted)  # a's head is back
+        assert not torch.allclose(adapted, want)
 
 
 def test_check_mix_answers_before_a_mix_is_tried():

@@ -23,7 +23,17 @@ from .fingerprint import fingerprint
 from .norms import frozen_norms, keep_eval
 from .plan_table import Plan, PlanRow
 from .registry import CONV_TYPES, LayerSettings, find_builder, supported_types
-from .state import BASE, NAMED_ATTR, STATE_ATTR, InjectionState, NamedAdapters, injection_state, named_adapters
+from .state import (
+    BASE,
+    NAMED_ATTR,
+    STATE_ATTR,
+    InjectionState,
+    NamedAdapters,
+    hold_saved,
+    injection_state,
+    named_adapters,
+    saved_owners_now,
+)
 from .targets import PRESETS, closest_names, matches, matching
 
 __all__ = ["MERGED_ATTR", "STATE_ATTR", "InjectionState", "adapter_layers", "injection_state", "swap_modules"]
@@ -322,15 +332,22 @@ def unload(model: nn.Module) -> nn.Module:
 
 @contextlib.contextmanager
 def disable_adapters(model: nn.Module) -> Iterator[nn.Module]:
-    """Run the base model: adapters are bypassed (merged ones unmerged) and restored on exit."""
+    """Run the base model: adapters are bypassed (merged ones unmerged) and modules saved by an
+    adapter (``modules_to_save``, e.g. a trained head) hold their base values; all restored on exit."""
     layers = [layer for _, slot in adapter_slots(model) for layer in members(slot)]
     was_merged = [layer.merged for layer in layers]
+    reg = named_adapters(model)
+    saved = saved_owners_now(reg) if reg is not None else {}
     try:
         for layer in layers:
             layer.unmerge()
             layer.disabled = True
+        if reg is not None:
+            hold_saved(model, reg, dict.fromkeys(saved, BASE))
         yield model
     finally:
+        if reg is not None:
+            hold_saved(model, reg, saved)
         for layer, merged in zip(layers, was_merged):
             layer.disabled = False
             if merged:

@@ -28,7 +28,16 @@ from .adapter_set import adapter_slots, install, members, strip
 from .base import DEFAULT_NAME
 from .config import AdapterConfig, AdapterConfigError
 from .plan_table import Plan
-from .state import BASE, NAMED_ATTR, STATE_ATTR, InjectionState, NamedAdapters, injection_state, named_adapters
+from .state import (
+    BASE,
+    NAMED_ATTR,
+    STATE_ATTR,
+    InjectionState,
+    NamedAdapters,
+    hold_saved,
+    injection_state,
+    named_adapters,
+)
 
 
 def adapter_names(model: nn.Module) -> list[str]:
@@ -206,17 +215,7 @@ def _saved_owners(reg: NamedAdapters, mix: dict[str, float]) -> dict[str, str]:
 
 def _sync_saved(model: nn.Module, reg: NamedAdapters) -> None:
     """Put in each saved module the values of its owner under the current activation."""
-    for s, owner in _saved_owners(reg, reg.active()).items():
-        live = reg.live.get(s, BASE)
-        if live == owner:
-            continue
-        module = model.get_submodule(s)
-        with torch.no_grad():
-            reg.stored[(live, s)] = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            current = module.state_dict()
-            for k, v in reg.stored.pop((owner, s)).items():
-                current[k].copy_(v)
-        reg.live[s] = owner
+    hold_saved(model, reg, _saved_owners(reg, reg.active()))
 
 
 def _sync(model: nn.Module, reg: NamedAdapters) -> None:

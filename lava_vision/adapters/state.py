@@ -50,6 +50,27 @@ def named_adapters(model: nn.Module) -> NamedAdapters | None:
     return model.__dict__.get(NAMED_ATTR)
 
 
+def saved_owners_now(reg: NamedAdapters) -> dict[str, str]:
+    """saved module path -> whose values it holds now (an adapter name or ``BASE``)."""
+    return {s: reg.live.get(s, BASE) for st in reg.states.values() for s in st.plan.saved_modules}
+
+
+def hold_saved(model: nn.Module, reg: NamedAdapters, owners: dict[str, str]) -> None:
+    """Put in each saved module ``path`` the values of ``owners[path]`` (an adapter name or
+    ``BASE``), keeping the values it held aside in ``reg.stored``."""
+    for s, owner in owners.items():
+        live = reg.live.get(s, BASE)
+        if live == owner:
+            continue
+        module = model.get_submodule(s)
+        with torch.no_grad():
+            reg.stored[(live, s)] = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            current = module.state_dict()
+            for k, v in reg.stored.pop((owner, s)).items():
+                current[k].copy_(v)
+        reg.live[s] = owner
+
+
 def injection_state(model: nn.Module, name: str | None = None) -> InjectionState:
     """The state of adapter ``name``; without a name, the model's only adapter or else its only
     active one (a mix of several, or none active among several, needs a name)."""
