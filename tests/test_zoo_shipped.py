@@ -98,3 +98,32 @@ def test_real_entries_load_onto_one_base_and_predict_as_alone():
 
     shared = check_shared_entries(REAL, ROOT, n_items=32)
     assert shared[0].model is shared[1].model and [e.name for e in shared] == REAL
+
+
+def test_real_entries_mix_as_the_sum_of_their_updates():
+    """The two real entries adapt the convs only and keep the base's head, so they mix: through
+    zoo.load([a, b]) and set_adapter({a: 1, b: 1}) the shared model equals a plain ResNet-20 whose conv
+    weights are W + dW_a + dW_b, each dW read from that entry's unloaded (merged) model alone; the head
+    is the base's. Probabilities compared on shipped photos with both corruptions."""
+    import copy
+
+    from lava_vision.adapters import check_mix, set_adapter, unload
+    from lava_vision.adapters.named import base_state_dict
+
+    shared = zoo.load(REAL, root=ROOT)
+    model = shared[0].model
+    check_mix(model, REAL)  # raises, naming the module, where two entries save the same one
+    base = {k: v.clone() for k, v in base_state_dict(model).items()}
+    merged = [unload(copy.deepcopy(zoo.load(n, root=ROOT).model)).state_dict() for n in REAL]
+    assert all(torch.equal(m[k], base[k]) for m in merged for k in base if k.startswith("linear."))
+    plain = unload(copy.deepcopy(zoo.load(REAL[0], root=ROOT).model))
+    plain.load_state_dict({k: base[k] + sum(m[k] - base[k] for m in merged) for k in base})
+    ds = shared[0].task.build_dataset("test")
+    x = torch.stack([ds[i]["image"] for i in range(0, 1000, 50)])
+    with torch.no_grad():
+        set_adapter(model, REAL[0])
+        alone = model(x)
+        set_adapter(model, dict.fromkeys(REAL, 1.0))
+        got, want = model(x), plain.eval()(x)
+    assert (alone - want).abs().max() > 1e-2  # the second adapter changes the output
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-5 * want.abs().max().item())
