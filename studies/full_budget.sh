@@ -84,6 +84,11 @@ queue2() {
   for c in gaussian_noise defocus_blur contrast; do cell ${c}_lora_normal $S3 data.corruption=$c $LORA adapter.init_lora=normal; done
   for c in gaussian_noise defocus_blur contrast; do cell ${c}_full train.seed=0 data.corruption=$c adapter.method=full; done
 }
+# beside the queues, once s = 4 led at seed 0: the zoo entries' candidates at s = 4 (convs only)
+queue3() {
+  cell gaussian_noise_s4_convs train.seed=0 $G $NEW adapter.alpha=16 $CONVS
+  cell defocus_blur_s4_convs train.seed=0 $B $NEW adapter.alpha=16 $CONVS
+}
 # the per-run CSVs (report-part top-1 of each run's best/) and the seed statistics against the default
 report() {
   mkdir -p studies/results
@@ -96,8 +101,10 @@ report() {
   cp $ROOT/report_r32/comparison.csv studies/results/full_budget_r32_gaussian_noise.csv
   $PY -m lava_vision.analysis.seeds studies/results/full_budget_r32_gaussian_noise.csv --metric top1 \
       --reference r32_gaussian_noise_new_
-  $PY tools/compare.py $ROOT/noise_blur_*__seed[0-9] --split test --metrics top1 --out $ROOT/report_mix > /dev/null
-  cp $ROOT/report_mix/comparison.csv studies/results/full_budget_noise_blur.csv
+  $PY studies/noise_blur_mix.py --root $ROOT --seeds 0 1 2 --out studies/results/full_budget_noise_blur_mix.csv
+  $PY studies/noise_blur_mix.py --root $ROOT --seeds 0 --noise gaussian_noise_new --combo "" \
+      --out studies/results/full_budget_noise_blur_mix_shared_head.csv
+  PYTHONPATH=. $PY studies/full_budget_tables.py
 }
 if [ "${1:-all}" = all ]; then
   mkdir -p "$ROOT"
@@ -107,5 +114,5 @@ if [ "${1:-all}" = all ]; then
   wait
   report
 else
-  "$1"  # queue0 | queue1 | queue2 | report
+  "$1"  # queue0 | queue1 | queue2 | queue3 | report
 fi
