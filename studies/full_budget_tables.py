@@ -40,8 +40,8 @@ def table(path: Path, prefix: str) -> str:
     by = {s.setting: s for s in stats}
     pairs = {p.setting: p for p in paired(stats, f"{prefix}_new_")}
     n_params = params(path)
-    lines = ["| cell | trainable params | top-1 % (report) mean ± std | seeds | − default, paired | wins / ties / losses |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| cell | trainable params | top-1 % (report) mean ± std | seeds | − default, paired "
+             "| wins / ties / losses |", "|---|---:|---:|---:|---:|---:|"]
     for suffix, label in CELLS.items():
         s = by.get(f"{prefix}_{suffix}_")
         if s is None:
