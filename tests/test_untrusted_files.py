@@ -424,6 +424,9 @@ BAD_STATES = [  # (changes, the key the error names); global_step 1e9 / -3 were 
     ({"optimizer__state__0__exp_avg_sq": "x"}, "optimizer.state[0].exp_avg_sq"),
     ({"optimizer__state__9": {}}, "optimizer.state[9]"),
     ({"optimizer__param_groups": []}, "optimizer.param_groups"),
+    # torch's load_state_dict tests these with `if` (an empty tensor there was a RuntimeError; hypothesis)
+    ({"optimizer__param_groups__0__capturable": torch.zeros(0)}, "optimizer.param_groups[0].capturable"),
+    ({"optimizer__param_groups__0__lr": torch.ones(2)}, "optimizer.param_groups[0].lr"),
     ({"log_sizes": [1, 2]}, "log_sizes"),
     ({"log_sizes__log.jsonl": -1}, "log_sizes['log.jsonl']"),
     ({"log_sizes__log.jsonl": True}, "log_sizes['log.jsonl']"),

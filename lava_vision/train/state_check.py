@@ -35,6 +35,16 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _plain_setting(v: Any, mine: Any) -> bool:
+    """An optimiser group setting: a flag where this run's optimiser has a flag (torch tests them with
+    ``if``), else None, a finite number, a string, or a list / tuple of finite numbers; never a tensor."""
+    if isinstance(mine, bool):
+        return isinstance(v, bool) or v is None
+    if v is None or isinstance(v, (bool, str)) or _is_number(v):
+        return True
+    return isinstance(v, (list, tuple)) and all(_is_number(x) for x in v)
+
+
 class _Where:
     """Builds the error for one file: ``<path>: <key>=<value>: <what was expected>``."""
 
@@ -175,6 +185,10 @@ def _check_optimizer(w: _Where, saved: Any, optimizer: torch.optim.Optimizer) ->
             if x in shapes:
                 raise w.fail(f"optimizer.param_groups[{i}].params", ids, "parameter ids used once")
             shapes[x] = p.shape
+        for k, v in g.items():  # the hyperparameters torch reads back (lr, betas, fused, capturable, ...)
+            if k != "params" and not _plain_setting(v, mine.get(k)):
+                raise w.fail(f"optimizer.param_groups[{i}].{k}", v, "a setting of the kind this run's optimiser "
+                             "holds (a flag, a number, a name, a tuple of numbers)")
     w.dict(states, "optimizer.state")
     probe = _probe_state(optimizer)
     for pid, entry in states.items():
