@@ -76,7 +76,7 @@ queue1() {
   cell gaussian_noise_paper $S3 $G $PAPER
   for seed in 0 1 2; do main_cells1 $seed; done
   for c in gaussian_noise defocus_blur contrast; do cell ${c}_s8 $S3 data.corruption=$c $NEW adapter.alpha=32; done
-  for c in gaussian_noise defocus_blur contrast; do cell ${c}_head train.seed=0 data.corruption=$c adapter.method=frozen; done
+  for c in gaussian_noise defocus_blur contrast; do cell ${c}_frozen train.seed=0 data.corruption=$c adapter.method=frozen; done
 }
 queue2() {
   cell defocus_blur_paper $S3 $B $PAPER

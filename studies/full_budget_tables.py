@@ -25,7 +25,7 @@ CELLS = {  # run-name suffix -> what the cell is
     "s8": "default at s = 8 (alpha = 8R)",
     "convs": "default on the convs only (base head kept: mixable)",
     "s4_convs": "s = 4 on the convs only",
-    "head": "head only",
+    "frozen": "head only (method frozen)",
     "full": "full fine-tuning",
 }
 
