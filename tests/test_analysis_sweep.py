@@ -125,3 +125,20 @@ def test_report_split_scores_the_selected_checkpoint_on_test(tmp_path):
     assert f"{summarize_run(runs[1].run_dir, 'test').metrics['mae']}" in rows[2]
     with pytest.raises(ValueError, match="selects best/ on 'val'"):
         report_sweep(runs, RECIPE, "val", 1, ROOT / "tools" / "eval.py", tmp_path / "logs")
+
+
+def test_a_finished_point_from_before_a_new_option_is_reused(tmp_path):
+    """A run whose config.json lacks a field added since (here train.tune_conv_paths, at its default)
+    and carries a resume record is the same config: reused, not trained again."""
+    sweep = parse_sweep(["adapter.rank=1"])
+    sets = [f"output.root={tmp_path}", *FAST, "train.max_steps=2"]
+    [run] = run_sweep(plan_sweep(RECIPE, sweep, sets), RECIPE)
+    doc = json.loads((run.run_dir / "config.json").read_text())
+    del doc["train"]["tune_conv_paths"]
+    doc["resumed"] = [{"step": 1, "changed": {}}]
+    (run.run_dir / "config.json").write_text(json.dumps(doc))
+    assert [r.status for r in run_sweep(plan_sweep(RECIPE, sweep, sets), RECIPE)] == ["reused"]
+    # a changed value is still another config
+    doc["train"]["log_every"] = 7
+    (run.run_dir / "config.json").write_text(json.dumps(doc))
+    assert [r.status for r in run_sweep(plan_sweep(RECIPE, sweep, sets), RECIPE)] == ["done"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..json_types import JsonFileError
-from ..train.config import RunConfig
+from ..train.config import RESUME_HISTORY, RunConfig
 from ..train.recipe import RecipeError, apply_overrides, load_recipe
 from ..train.run_files import read_eval_report
 from ..train.validate import check_config
@@ -123,11 +123,26 @@ def _state(run: SweepRun) -> str:
     if not d.is_dir() or not any((d / n).exists() for n in ("metrics.json", "last", "checkpoints", "best")):
         return "fresh"
     saved = d / "config.json"
-    if not saved.is_file() or json.loads(saved.read_text()) != json.loads(json.dumps(run.config.to_dict())):
+    if not saved.is_file() or not _same_config(saved, run.config):
         return "stale"
     if (d / "metrics.json").is_file():
         return "finished"
     return "resume" if (d / "last").is_dir() or (d / "checkpoints").is_dir() else "stale"
+
+
+def _same_config(saved: Path, config: RunConfig) -> bool:
+    """Whether a run folder's config.json rebuilds to this point's resolved config: a field added to the
+    config since the run (absent from its file) counts at its default, so a release that adds an option
+    does not retrain a finished study. Unreadable or another task's: not the same."""
+    def plain(cfg: RunConfig) -> object:
+        return json.loads(json.dumps(cfg.to_dict()))
+
+    try:
+        doc = json.loads(saved.read_text())
+        doc.pop(RESUME_HISTORY, None)  # what each --resume changed: a record, not a setting
+        return plain(RunConfig.from_dict(doc)) == plain(config)
+    except (OSError, ValueError, TypeError, KeyError, RecipeError):
+        return False
 
 
 def _move_aside(run: SweepRun) -> None:
