@@ -51,13 +51,15 @@ def _time_paths(layer: CPConv, x: torch.Tensor, output_size, repeats: int,
 
 
 def tune_conv_paths(model: nn.Module, run: Callable[[], object], repeats: int = 3,
-                    clock: Callable[[], float] = time.perf_counter) -> dict[str, str]:
+                    clock: Callable[[], float] = time.perf_counter, auto_only: bool = False) -> dict[str, str]:
     """Run ``run()`` once (no grad) to see each CP conv's input, time every path, set the fastest.
 
     Returns {layer name: chosen path}. ``run`` calls the model as training does (same batch
-    size and resolution). Parameter ``.grad`` of the adapter factors is reset to None.
+    size and resolution). ``auto_only``: leave the convs whose path was set explicitly (not
+    ``auto``) as they are. Parameter ``.grad`` of the adapter factors is reset to None.
     """
-    convs = [(n, m) for n, m in adapter_layers(model) if isinstance(m, CPConv)]
+    convs = [(n, m) for n, m in adapter_layers(model)
+             if isinstance(m, CPConv) and (not auto_only or m.requested_path == "auto")]
     seen: dict[str, tuple[torch.Tensor, object]] = {}
     def record(name: str):
         def hook(module, args, kwargs) -> None:

@@ -60,6 +60,9 @@ class TrainConfig:
     compile: bool = False
     compile_backend: str = "inductor"  # torch.compile backend: inductor | aot_eager | eager | ...
     compile_mode: str = "default"  # inductor only: default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs
+    # time every path of each CP conv left on adapter.conv_path=auto on the first batch and keep the fastest
+    # (cudnn.benchmark for adapter paths; adapters.autotune): auto's FLOP rule can miss on a given machine
+    tune_conv_paths: bool = False
 
 
 @dataclass

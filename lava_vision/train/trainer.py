@@ -23,6 +23,7 @@ from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 from tqdm.auto import tqdm
 
 from ..adapters import orthogonal_penalty, train_mode
+from ..adapters.autotune import tune_conv_paths
 from ..jsonl import append_jsonl
 from .build import build_run, enable_gradient_checkpointing, resolve_precision
 from .checkpoint import save_checkpoint
@@ -171,6 +172,26 @@ class Trainer(TrainerState):
         values["orth_penalty"] = reg.detach().float().item()
         return values
 
+    def _tune_conv_paths(self, batch: dict) -> None:
+        """train.tune_conv_paths: time every path of each CP conv on ``adapter.conv_path=auto`` on this
+        batch and keep the fastest (a path set explicitly stays). All paths compute the same update (to
+        rounding), so only speed changes; the random streams and the BatchNorm statistics are left as
+        they were, so a tuned run trains on the same draws."""
+        started = time.perf_counter()
+        with torch.random.fork_rng(devices=[self.acc.device] if self.acc.device.type == "cuda" else []):
+            was_training = self.raw.training
+            self.raw.eval()  # the forward that finds each conv's input must not move running statistics
+            try:
+                chosen = tune_conv_paths(self.raw, lambda: self.task.training_step(
+                    self.raw, send_to_device(batch, self.acc.device)), auto_only=True)
+            finally:
+                self.raw.train(was_training)
+        took = time.perf_counter() - started
+        self.log.log(self.step, {"tune_s": took}, kind="conv_paths", chosen=chosen)
+        counts = ", ".join(f"{path} {sum(c == path for c in chosen.values())}" for path in sorted(set(chosen.values())))
+        self.acc.print(f"train.tune_conv_paths: {len(chosen)} CP convs timed in {took:.1f} s"
+                       + (f" ({counts})" if chosen else " (none on adapter.conv_path=auto)"))
+
     def _optimizer_step(self) -> None:
         self.step_lr = self.scheduler.get_last_lr()[0]  # the lr this step uses, for the log
         clip = self.cfg.optim.grad_clip
@@ -205,6 +226,8 @@ class Trainer(TrainerState):
                         micro = list(itertools.islice(batches, t.grad_accum))
                         if not micro:
                             break
+                        if first_step and t.tune_conv_paths:
+                            self._tune_conv_paths(micro[0])
                         started = time.perf_counter()  # step time: forward, backward, optimiser (no data, eval, saving)
                         self.model.train()
                         train_mode(self.raw)
