@@ -33,6 +33,12 @@ CONV_SHAPES = [
     ("dpt reassemble convT k4s4 256 @37", lambda: nn.ConvTranspose2d(256, 256, 4, 4), 37),
     ("dpt fusion 3x3 256->256 @74", lambda: nn.Conv2d(256, 256, 3, padding=1), 74),
     ("dpt head 3x3 256->128 @148", lambda: nn.Conv2d(256, 128, 3, padding=1), 148),
+    # the CIFAR ResNet-20 of tasks/cifar_resnet20_noise.py (32x32 photos, batch 128 in the recipe)
+    ("cifar r20 3x3 3->16 @32", lambda: nn.Conv2d(3, 16, 3, padding=1, bias=False), 32),
+    ("cifar r20 3x3 16->16 @32", lambda: nn.Conv2d(16, 16, 3, padding=1, bias=False), 32),
+    ("cifar r20 3x3 16->32 s2 @32", lambda: nn.Conv2d(16, 32, 3, 2, 1, bias=False), 32),
+    ("cifar r20 3x3 32->32 @16", lambda: nn.Conv2d(32, 32, 3, padding=1, bias=False), 16),
+    ("cifar r20 3x3 64->64 @8", lambda: nn.Conv2d(64, 64, 3, padding=1, bias=False), 8),
 ]
 
 
@@ -135,6 +141,8 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--layers-only", action="store_true", help="skip the ResNet-50 regulariser / merge part")
+    ap.add_argument("--shapes", default="", help="only the conv shapes whose name contains this (e.g. cifar); "
+                    "implies --layers-only without the ViT linears")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,7 +152,7 @@ def main() -> None:
     print("times are fwd+bwd medians; columns after 'base ms' are ratios to the frozen base layer")
     print(f"{'layer':<34} {'base ms':>8} {'cp-ker':>7} {'cp-fac':>7} {'cp-two':>7} {'cp-auto':>7} "
           f"{'flat':>7} {'peft':>7} {'auto/best':>6} {'auto/peft':>6} saved MiB auto/peft")
-    for name, make, hw in CONV_SHAPES:
+    for name, make, hw in [s for s in CONV_SHAPES if args.shapes in s[0]]:
         cands = conv_candidates(make, args.rank, device, dtype)
         x = torch.randn(args.batch, cands["base"].in_channels, hw, hw, device=device, dtype=dtype)
         saved = {}
@@ -155,6 +163,8 @@ def main() -> None:
         times = bench({k: step_fn(m, x) for k, m in cands.items()}, device, args.repeats)
         print(fmt_row(name, times, saved, f"  auto={cands['cp-auto'].path}"))
 
+    if args.shapes:
+        return
     # ViT-B block linears on 197 tokens
     tokens = torch.randn(args.batch, 197, 768, device=device, dtype=dtype)
     for name, (i, o) in {"vit-b qkv 768->2304": (768, 2304), "vit-b fc1 768->3072": (768, 3072),
