@@ -31,7 +31,8 @@ ROOT=${STUDY_ROOT:-runs/study_full}
 R20=tasks/cifar_resnet20_noise.py
 # the parts as counts, as the recipe had them when the study ran (it now says (0.5, 0.1, 0.4): the same parts
 # of this folder, but another config, which tools/sweep.py would train again)
-EAGER="train.epochs=10 data.split_sizes=[5000,1000,4000] adapter.conv_path=kernel eval.num_visualize=0 output.root=$ROOT"
+# and without train.tune_conv_paths, which the recipe now turns on (the paths are pinned to kernel here anyway)
+EAGER="train.epochs=10 data.split_sizes=[5000,1000,4000] train.tune_conv_paths=false adapter.conv_path=kernel eval.num_visualize=0 output.root=$ROOT"
 COMMON="$EAGER train.compile=true"
 S3=train.seed=0,1,2
 NEW="adapter.init_cp_zero=U adapter.init_cp=normal adapter.lam=0 adapter.alpha=8"           # the default, s = 2

@@ -38,7 +38,9 @@ config = RunConfig(
     adapter=AdapterConfig(method="lava", preset="cnn", rank=4, modules_to_save=["linear"]),
     optim=OptimConfig(name="adamw", lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0),
     schedule=ScheduleConfig(name="constant"),
-    train=TrainConfig(epochs=10, batch_size=128, num_workers=0, log_every=20, seed=0),
+    # tune_conv_paths: each CP conv's path timed on the first batch (2 s here); on this project's CPU the
+    # timing picks the kernel path where auto's FLOP rule picks two_conv: 0.64x the step (docs/performance.md)
+    train=TrainConfig(epochs=10, batch_size=128, num_workers=0, log_every=20, seed=0, tune_conv_paths=True),
     eval=EvalConfig(split="val", every=1, batch_size=500, main_metric="top1", mode="max", num_visualize=0),
     output=OutputConfig(root="runs", name="cifar_resnet20_noise"),
 )
