@@ -5,8 +5,10 @@ rounding); the choice follows the timing; a path set explicitly (adapter.conv_pa
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -78,3 +80,24 @@ def test_a_path_set_explicitly_is_kept(photos, tmp_path, capsys):
     tuned = run(photos, tmp_path, "x", "train.tune_conv_paths=true", "adapter.conv_path=kernel")
     assert records(tuned, "conv_paths")[0]["chosen"] == {}
     assert "0 CP convs timed" in capsys.readouterr().out
+
+
+def test_the_benchmark_times_auto_against_the_timed_paths(photos, monkeypatch, capsys):
+    """tools/benchmark_compile.py --variant tuned: the paths it compares are auto's (kernel for the 3-channel
+    stem, two_conv for the block convs on CPU) and the timing's (here a fake clock's: factored)."""
+    from inprocess_tools import run_tool
+
+    monkeypatch.setattr(autotune, "_time_paths",
+                        lambda layer, x, output_size, repeats, clock: {"kernel": 3.0, "factored": 1.0, "two_conv": 2.0})
+    run_tool(monkeypatch, "benchmark_compile.py", str(RECIPE), "--variant", "tuned", "--repeats", "2", "--warmup",
+             "0", "--set", f"data.root={photos}", "train.batch_size=16")
+    out = capsys.readouterr().out
+    assert "conv1 kernel->factored" in out and out.count("two_conv->factored") == CONVS - 1
+    assert re.search(r"tuned / eager: \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", out), out
+    # and each timed step runs on its own paths
+    from benchmark_compile import with_paths
+
+    layers = {"a": SimpleNamespace(path="two_conv"), "b": SimpleNamespace(path="two_conv")}
+    seen = []
+    with_paths(layers, {"a": "kernel", "b": "factored"}, lambda: seen.append([m.path for m in layers.values()]))()
+    assert seen == [["kernel", "factored"]]
