@@ -101,3 +101,16 @@ def test_the_benchmark_times_auto_against_the_timed_paths(photos, monkeypatch, c
     seen = []
     with_paths(layers, {"a": "kernel", "b": "factored"}, lambda: seen.append([m.path for m in layers.values()]))()
     assert seen == [["kernel", "factored"]]
+
+
+def test_paths_are_timed_in_the_training_precision(photos, tmp_path, monkeypatch):
+    """bf16 training (on CPU too): the timing runs under the same autocast as the steps."""
+    seen = []
+
+    def fake(layer, x, output_size, repeats, clock):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return {"kernel": 1.0, "factored": 2.0, "two_conv": 3.0}
+
+    monkeypatch.setattr(autotune, "_time_paths", fake)
+    run(photos, tmp_path, "bf16", "train.tune_conv_paths=true", "train.precision=bf16")
+    assert seen and all(seen)

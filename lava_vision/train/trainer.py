@@ -182,8 +182,9 @@ class Trainer(TrainerState):
             was_training = self.raw.training
             self.raw.eval()  # the forward that finds each conv's input must not move running statistics
             try:
-                chosen = tune_conv_paths(self.raw, lambda: self.task.training_step(
-                    self.raw, send_to_device(batch, self.acc.device)), auto_only=True)
+                with self.acc.autocast():  # timed in the precision the steps run in (bf16 / fp16 where set)
+                    chosen = tune_conv_paths(self.raw, lambda: self.task.training_step(
+                        self.raw, send_to_device(batch, self.acc.device)), auto_only=True)
             finally:
                 self.raw.train(was_training)
         took = time.perf_counter() - started
