@@ -81,10 +81,10 @@ def main() -> None:
             raise SystemExit("--variant tuned needs CP convs and adapter.conv_path=auto")
         auto = {n: m.path for n, m in layers.items()}
         w0 = time.perf_counter()
-        tuned = tune_conv_paths(model, lambda: task.training_step(model, batch))
+        tuned = tune_conv_paths(model, lambda: task.training_step(model, batch))  # the convs the step runs
         print(f"tuning took {time.perf_counter() - w0:.1f} s; paths (auto -> tuned): " + ", ".join(
-            f"{n} {auto[n]}->{tuned[n]}" for n in layers))
-        steps = {"eager": with_paths(layers, auto, eager), "tuned": with_paths(layers, tuned, eager)}
+            f"{n} {auto[n]}->{tuned[n]}" for n in tuned))
+        steps = {"eager": with_paths(layers, auto, eager), "tuned": with_paths(layers, {**auto, **tuned}, eager)}
     else:
         compiled = make_step(task, torch.compile(model, backend=args.backend), optimizer, batch)
         clock = clock_for(device)
