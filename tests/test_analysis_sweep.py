@@ -138,7 +138,10 @@ def test_a_finished_point_from_before_a_new_option_is_reused(tmp_path):
     doc["resumed"] = [{"step": 1, "changed": {}}]
     (run.run_dir / "config.json").write_text(json.dumps(doc))
     assert [r.status for r in run_sweep(plan_sweep(RECIPE, sweep, sets), RECIPE)] == ["reused"]
-    # a changed value is still another config
+    # a changed value is still another config; so is a config.json no reader accepts (here 100,000 nested
+    # lists, which json.loads itself fails on): moved aside, kept, and run afresh
     doc["train"]["log_every"] = 7
-    (run.run_dir / "config.json").write_text(json.dumps(doc))
-    assert [r.status for r in run_sweep(plan_sweep(RECIPE, sweep, sets), RECIPE)] == ["done"]
+    for text in (json.dumps(doc), "[" * 100_000 + "]" * 100_000):
+        (run.run_dir / "config.json").write_text(text)
+        assert [r.status for r in run_sweep(plan_sweep(RECIPE, sweep, sets), RECIPE)] == ["done"]
+    assert len(list(tmp_path.glob("toy_recipe__rank1.replaced-*"))) == 2

@@ -26,7 +26,7 @@ from pathlib import Path
 from ..json_types import JsonFileError
 from ..train.config import RESUME_HISTORY, RunConfig
 from ..train.recipe import RecipeError, apply_overrides, load_recipe
-from ..train.run_files import read_eval_report
+from ..train.run_files import read_eval_report, read_run_config_doc
 from ..train.validate import check_config
 
 
@@ -133,21 +133,25 @@ def _state(run: SweepRun) -> str:
 def _same_config(saved: Path, config: RunConfig) -> bool:
     """Whether a run folder's config.json rebuilds to this point's resolved config: a field added to the
     config since the run (absent from its file) counts at its default, so a release that adds an option
-    does not retrain a finished study. Unreadable or another task's: not the same."""
+    does not retrain a finished study. Unreadable, malformed or another task's: not the same (the folder
+    is then moved aside, kept, and the point runs afresh)."""
     def plain(cfg: RunConfig) -> object:
         return json.loads(json.dumps(cfg.to_dict()))
 
     try:
-        doc = json.loads(saved.read_text())
+        doc = read_run_config_doc(saved)  # the shared reader: a depth bomb is a JsonFileError, not a crash
         doc.pop(RESUME_HISTORY, None)  # what each --resume changed: a record, not a setting
         return plain(RunConfig.from_dict(doc)) == plain(config)
-    except (OSError, ValueError, TypeError, KeyError, RecipeError):
+    except (OSError, JsonFileError, ValueError, TypeError, KeyError, RecipeError):
         return False
 
 
 def _move_aside(run: SweepRun) -> None:
     """A run folder of another config: keep it, renamed, and let the point run afresh."""
-    target = run.run_dir.with_name(f"{run.run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+    stem = f"{run.run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+    target, n = run.run_dir.with_name(stem), 1
+    while target.exists():  # moved aside twice within a second: never onto the earlier one
+        target, n = run.run_dir.with_name(f"{stem}-{n}"), n + 1
     os.rename(run.run_dir, target)
     print(f"[sweep] {run.run_dir}: holds a run of a different config; moved to {target.name}, running afresh",
           flush=True)
