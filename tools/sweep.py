@@ -13,8 +13,9 @@ EXAMPLES = """\
   python tools/sweep.py tasks/quickstart.py --sweep adapter.method=lava,lora adapter.rank=4,8 --dry-run
 
 Each grid point trains into <output.root>/<name>__<key><value>_..., e.g. quickstart__rank3_lam0.05; a
-point that already finished with the same resolved config is reused, an interrupted one resumed, a
-folder of another config moved aside to <name>.replaced-<time>. At the end the finished points are
+point that already finished with the same resolved config (options added since at their defaults) is
+reused, an interrupted one resumed, a folder of another config moved aside to <name>.replaced-<time>.
+At the end the finished points are
 compared into <output.root>/<name>_sweep/: comparison.md, comparison.csv, metric_vs_params.png and
 sweep.png (the metric against the first --sweep key, one line per value of the other keys). With
 --report-split test each point's best/ (chosen on eval.split) is then scored on the test split by
