@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 export OMP_NUM_THREADS=1
 R20=tasks/cifar_resnet20_noise.py
-COMMON="train.epochs=2 adapter.conv_path=kernel eval.num_visualize=0 output.root=runs/study_real"
+# the recipe as it was when this ran: the parts as counts, no path timing (both changed since)
+COMMON="train.epochs=2 data.split_sizes=[5000,1000,4000] train.tune_conv_paths=false adapter.conv_path=kernel eval.num_visualize=0 output.root=runs/study_real"
 S3=train.seed=0,1,2
 S2=train.seed=0,1
 # the adapter settings (rank 4 unless a cell says otherwise)
