@@ -34,6 +34,16 @@ class JsonFileError(ValueError):
 MAX_DEPTH = 64  # nesting of lists/objects; the project's own files nest 6 deep at most
 
 
+def is_int(value: Any) -> bool:
+    """An int that is not a bool (``True`` is an int to Python, and a boolean in JSON)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any, finite: bool = True) -> bool:
+    """An int or float that is not a bool; with ``finite``, not NaN or an infinity either."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and (not finite or math.isfinite(value))
+
+
 def parse_json(text: str | bytes, where: str) -> Any:
     """``json.loads(text)`` nested at most ``MAX_DEPTH`` deep; JsonFileError naming ``where`` otherwise."""
     try:
@@ -90,13 +100,13 @@ def check_json(value: Any, hint: Any, where: str) -> Any:
             return value
         raise bad
     if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if is_int(value):
             return value
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             return int(value)
         raise bad
     if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if is_number(value, finite=False):
             return float(value)
         raise bad
     if hint is str:

@@ -17,11 +17,10 @@ is the single-adapter model of before: same module tree, same state-dict keys, s
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from ..json_types import is_number
 from ..names import is_safe_name, name_rule
 from . import injector
 from .adapter_set import adapter_slots, install, members, strip
@@ -144,7 +143,7 @@ def set_adapter(model: nn.Module, adapter: str | dict[str, float]) -> None:
     if not mix:
         raise ValueError("set_adapter: name at least one adapter (disable_adapters() runs the base model)")
     for n, w in mix.items():
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
+        if not is_number(w):
             raise ValueError(f"set_adapter: weight of {n!r} is {w!r}; expected a finite number")
     check_mix(model, list(mix))  # refuse a clash before anything changes
     merged = any(m.merged for _, slot in adapter_slots(model) for m in members(slot))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..adapters import read_adapter_config
-from ..json_types import JsonFileError
+from ..json_types import JsonFileError, is_number
 from ..jsonl import read_jsonl
 from ..train.run_files import read_eval_report, read_run_config_doc, read_run_metrics
 
@@ -79,7 +79,7 @@ def _train_records(path: Path) -> list[dict]:
         for key in TIMINGS:
             if key in record:
                 value = record[key]
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                if not is_number(value, finite=False):
                     raise JsonFileError(f"{path}:{lineno}: {key}={value!r}: expected a number")
         out.append(record)
     return out

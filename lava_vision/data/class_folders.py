@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..json_types import is_number
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 PARTS = ("test", "val", "train")  # the order in which stratified_parts cuts the folder
 
@@ -50,7 +52,7 @@ def part_sizes(sizes: dict[str, int | float], total: int) -> dict[str, int]:
     values = list(sizes.values())
     if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in values):
         return {k: int(v) for k, v in sizes.items()}
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1 for v in values):
+    if not all(is_number(v, finite=False) and 0 < v < 1 for v in values):
         raise ValueError(f"split sizes {sizes}: give image counts (integers >= 1) or fractions of the folder "
                          "(each between 0 and 1), not a mix")
     if sum(values) > 1 + 1e-9:

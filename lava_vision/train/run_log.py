@@ -10,6 +10,7 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
+from ..json_types import is_int
 from ..jsonl import append_jsonl
 from .checkpoint import CheckpointError
 
@@ -84,7 +85,7 @@ def check_log_sizes(run_dir: Path, sizes: dict, where: str) -> None:
         if name not in LOG_FILES:
             raise CheckpointError(f"{where}: {name!r}: not a log file of a run folder (only {', '.join(LOG_FILES)} "
                                   "are cut back on --resume)")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        if not is_int(size) or size < 0:
             raise CheckpointError(f"{where}[{name!r}]={size!r}: expected a size in bytes (an integer >= 0)")
         path = run_dir / name
         if path.is_symlink() or path.exists() and not path.is_file():

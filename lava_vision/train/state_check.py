@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ..json_types import is_int, is_number
 from .checkpoint import CheckpointError
 from .run_log import check_log_sizes
 
@@ -27,22 +28,14 @@ MAX_WORLD = 65536  # processes
 MT_WORDS = 624  # the Mersenne Twister's state (numpy and python)
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _plain_setting(v: Any, mine: Any) -> bool:
     """An optimiser group setting: a flag where this run's optimiser has a flag (torch tests them with
     ``if``), else None, a finite number, a string, or a list / tuple of finite numbers; never a tensor."""
     if isinstance(mine, bool):
         return isinstance(v, bool) or v is None
-    if v is None or isinstance(v, (bool, str)) or _is_number(v):
+    if v is None or isinstance(v, (bool, str)) or is_number(v):
         return True
-    return isinstance(v, (list, tuple)) and all(_is_number(x) for x in v)
+    return isinstance(v, (list, tuple)) and all(is_number(x) for x in v)
 
 
 class _Where:
@@ -66,7 +59,7 @@ class _Where:
         return value
 
     def int(self, value: Any, key: str, low: int, high: int) -> int:
-        if not _is_int(value) or not low <= value <= high:
+        if not is_int(value) or not low <= value <= high:
             raise self.fail(key, value, f"an integer in [{low}, {high}]")
         return value
 
@@ -101,7 +94,7 @@ def check_trainer_state(state: Any, path: Path, optimizer: torch.optim.Optimizer
                               f"and position.batch={batch} ({per_epoch} optimiser steps per epoch of {batches} "
                               f"batches at {world} processes, grad_accum {grad_accum})")
     best = state["best"]
-    if best is not None and (not isinstance(best, (int, float)) or isinstance(best, bool)):
+    if best is not None and not is_number(best, finite=False):
         raise w.fail("best", best, "None or a number")  # NaN included: a first evaluation may give one
     scheduler = w.dict(state["scheduler"], "scheduler", ("last_epoch",))
     w.int(scheduler["last_epoch"], "scheduler.last_epoch", 0, step)  # behind global_step by fp16 skipped steps
@@ -126,7 +119,7 @@ def _check_scaler(w: _Where, scaler: Any) -> None:
     keys = ("scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker")
     w.dict(scaler, "scaler", keys)
     for k in keys:
-        if not _is_number(scaler[k]) or scaler[k] < 0 or (k == "scale" and scaler[k] == 0):
+        if not is_number(scaler[k]) or scaler[k] < 0 or (k == "scale" and scaler[k] == 0):
             raise w.fail(f"scaler.{k}", scaler[k], "a finite non-negative number" + (" > 0" if k == "scale" else ""))
 
 
@@ -145,14 +138,14 @@ def _check_rng(w: _Where, one: Any, key: str) -> None:
     w.tensor(n["keys"], f"{key}.numpy.keys", torch.int64, (MT_WORDS,), high=2**32)
     w.int(n["pos"], f"{key}.numpy.pos", 0, MT_WORDS)
     w.int(n["has_gauss"], f"{key}.numpy.has_gauss", 0, 1)
-    if not _is_number(n["cached_gaussian"]):
+    if not is_number(n["cached_gaussian"]):
         raise w.fail(f"{key}.numpy.cached_gaussian", n["cached_gaussian"], "a finite number")
     p = w.dict(one["python"], f"{key}.python", ("version", "internal", "gauss"))
     w.int(p["version"], f"{key}.python.version", random.Random.VERSION, random.Random.VERSION)
     internal = w.tensor(p["internal"], f"{key}.python.internal", torch.int64, (MT_WORDS + 1,), high=2**32)
     if int(internal[-1]) > MT_WORDS:
         raise w.fail(f"{key}.python.internal[-1]", int(internal[-1]), f"a position in [0, {MT_WORDS}]")
-    if p["gauss"] is not None and not _is_number(p["gauss"]):
+    if p["gauss"] is not None and not is_number(p["gauss"]):
         raise w.fail(f"{key}.python.gauss", p["gauss"], "None or a finite number")
 
 
@@ -178,7 +171,7 @@ def _check_optimizer(w: _Where, saved: Any, optimizer: torch.optim.Optimizer) ->
     for i, (g, mine) in enumerate(zip(groups, optimizer.param_groups)):
         w.dict(g, f"optimizer.param_groups[{i}]", ("params",))
         ids = g["params"]
-        if not isinstance(ids, list) or len(ids) != len(mine["params"]) or not all(_is_int(x) for x in ids):
+        if not isinstance(ids, list) or len(ids) != len(mine["params"]) or not all(is_int(x) for x in ids):
             raise w.fail(f"optimizer.param_groups[{i}].params", ids,
                          f"a list of {len(mine['params'])} parameter ids (this run's group)")
         for x, p in zip(ids, mine["params"]):
@@ -199,7 +192,7 @@ def _check_optimizer(w: _Where, saved: Any, optimizer: torch.optim.Optimizer) ->
         for name, ref in probe.items():
             v = entry[name]
             if ref is None or not isinstance(ref, torch.Tensor):
-                if not (v is None or _is_number(v)):
+                if not (v is None or is_number(v)):
                     raise w.fail(f"{key}.{name}", v, "None or a number")
                 continue
             shape = () if ref.dim() == 0 else tuple(shapes[pid])

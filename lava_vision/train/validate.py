@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from ..adapters import PRESETS
+from ..json_types import is_int, is_number
 from ..names import is_safe_name, name_rule
 from .config import RunConfig
 from .recipe import RecipeError
@@ -27,7 +28,7 @@ MODEL_ID_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_-]*:)?[A-Za-z0-9][A-Za-z0-9._+
 
 def check_int(key: str, value: Any, low: int, high: int) -> None:
     """RecipeError naming ``key`` unless ``value`` is an integer in [low, high]."""
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+    if not is_int(value) or not low <= value <= high:
         raise RecipeError(f"{key}={value!r}: expected an integer in [{low}, {high}]")
 
 
@@ -44,13 +45,13 @@ def check_model_id(key: str, value: Any) -> None:
 
 
 def _positive_int(key: str, value: Any, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise RecipeError(f"{key}={value!r}: expected an integer >= {minimum}")
 
 
 def _number(key: str, value: Any, low: float = 0.0, high: float = math.inf, low_open: bool = False,
             high_open: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = is_number(value)
     if ok:
         ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not ok:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..json_types import JsonFileError, JsonTypeError, check_json, read_json_file
+from ..json_types import JsonFileError, JsonTypeError, check_json, is_int, read_json_file
 from ..names import is_safe_name, name_rule
 
 FORMAT = "lava-vision-zoo"
@@ -72,7 +72,7 @@ def check_file_records(files: object, where: str) -> dict[str, dict]:
             raise ZooError(f"{where}: file name {fname!r} refused: an entry holds only {', '.join(ENTRY_FILES)} "
                            "(no paths, separators or '..')")
         if (not isinstance(rec, dict) or not isinstance(rec.get("sha256"), str) or not SHA256_RE.match(rec["sha256"])
-                or not isinstance(rec.get("size"), int) or isinstance(rec["size"], bool) or rec["size"] < 0):
+                or not is_int(rec.get("size")) or rec["size"] < 0):
             raise ZooError(f"{where}: record of file {fname!r} must be {{'sha256': 64 hex digits, 'size': bytes}}, "
                            f"got {rec!r}")
     return files
