@@ -57,9 +57,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave as is)")
     p.add_argument("--backend", default="inductor", help="torch.compile backend (train.compile_backend)")
     args = p.parse_args()
-    from lava_vision.adapters import CPConv
+    from lava_vision.adapters import CPConv, adapter_layers
     from lava_vision.adapters.autotune import tune_conv_paths
-    from lava_vision.adapters.injector import adapter_layers
     from lava_vision.train import build_run
     from lava_vision.train.optim import build_optimizer
 

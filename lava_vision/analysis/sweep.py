@@ -142,7 +142,7 @@ def _same_config(saved: Path, config: RunConfig) -> bool:
         doc = read_run_config_doc(saved)  # the shared reader: a depth bomb is a JsonFileError, not a crash
         doc.pop(RESUME_HISTORY, None)  # what each --resume changed: a record, not a setting
         return plain(RunConfig.from_dict(doc)) == plain(config)
-    except (OSError, JsonFileError, ValueError, TypeError, KeyError, RecipeError):
+    except (OSError, ValueError, TypeError, KeyError):  # JsonFileError and RecipeError are ValueErrors
         return False
 
 
