@@ -72,6 +72,15 @@ def read_json_file(path: str | os.PathLike) -> Any:
     return parse_json(data, str(path))
 
 
+def read_json_object(path: str | os.PathLike, what: str) -> dict:
+    """``read_json_file``, which must give a JSON object; JsonFileError naming the file and ``what`` it
+    should have been otherwise."""
+    doc = read_json_file(path)
+    if not isinstance(doc, dict):
+        raise JsonFileError(f"{path}: not {what} (a JSON object), got a JSON {type(doc).__name__}")
+    return doc
+
+
 def type_name(hint: Any) -> str:
     if typing.get_origin(hint) is None and hasattr(hint, "__name__"):
         return hint.__name__

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from lava_vision.json_types import is_int, is_number
+from lava_vision.json_types import JsonFileError, is_int, is_number, read_json_object
 
 
 @pytest.mark.parametrize("value, integer, finite_number, any_number", [
@@ -20,3 +20,12 @@ def test_is_int_and_is_number(value, integer, finite_number, any_number):
     assert is_int(value) is integer
     assert is_number(value) is finite_number
     assert is_number(value, finite=False) is any_number
+
+
+def test_read_json_object_names_the_file_and_what_it_should_be(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"a": [1, 2]}')
+    assert read_json_object(path, "a record") == {"a": [1, 2]}
+    path.write_text("[1, 2]")
+    with pytest.raises(JsonFileError, match=f"^{path}: not a record \\(a JSON object\\), got a JSON list$"):
+        read_json_object(path, "a record")

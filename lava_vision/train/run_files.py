@@ -1,6 +1,6 @@
 """The JSON files of a run folder, read as files from elsewhere (a run folder is shared like any other).
 
-``config.json``, ``metrics.json`` and ``eval_<split>.json`` are read with ``read_json_file`` (no
+``config.json``, ``metrics.json`` and ``eval_<split>.json`` are read with ``read_json_object`` (no
 depth bomb, no undecodable bytes) and checked for the shape every reader relies on; anything else
 raises JsonFileError (a ValueError) naming the file and the key. The config's sections are checked
 by ``RunConfig.from_dict`` where a reader builds one; here only what every reader of the raw
@@ -12,15 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..json_types import JsonFileError, JsonTypeError, check_json, read_json_file
+from ..json_types import JsonFileError, JsonTypeError, check_json, read_json_object
 from .config import RESUME_HISTORY
-
-
-def _object(path: Path, what: str) -> dict:
-    doc = read_json_file(path)
-    if not isinstance(doc, dict):
-        raise JsonFileError(f"{path}: not {what} (a JSON object), got a JSON {type(doc).__name__}")
-    return doc
 
 
 def _check(path: Path, value: Any, hint: Any, key: str) -> Any:
@@ -34,7 +27,7 @@ def read_run_config_doc(path: str | os.PathLike) -> dict:
     """A run's ``config.json`` as a JSON object whose ``resumed`` (when present) is a list of
     ``{"step": int >= 0, "changed": {key: [old, new]}}`` records."""
     path = Path(path)
-    doc = _object(path, "a run config")
+    doc = read_json_object(path, "a run config")
     if RESUME_HISTORY in doc:
         history = _check(path, doc[RESUME_HISTORY], list[dict[str, Any]], RESUME_HISTORY)
         for i, record in enumerate(history):
@@ -52,7 +45,7 @@ def read_run_config_doc(path: str | os.PathLike) -> dict:
 def read_run_metrics(path: str | os.PathLike) -> dict:
     """A run's ``metrics.json`` (the final evaluation): ``{"split": str, "step": int >= 0, name: number, ...}``."""
     path = Path(path)
-    doc = _object(path, "a run's final metrics")
+    doc = read_json_object(path, "a run's final metrics")
     for key in ("split", "step"):
         if key not in doc:
             raise JsonFileError(f"{path}: no {key!r}")
@@ -68,7 +61,7 @@ def read_eval_report(path: str | os.PathLike) -> dict:
     ``max_samples`` (int >= 0), ``selection`` (object or None) and its scores (``before``, ``after``,
     ``recorded``, a zoo entry's name: ``{metric: number}``) checked where present."""
     path = Path(path)
-    doc = _object(path, "an evaluation report")
+    doc = read_json_object(path, "an evaluation report")
     if "split" not in doc:
         raise JsonFileError(f"{path}: no 'split'")
     _check(path, doc["split"], str, "split")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..json_types import JsonFileError, JsonTypeError, check_json, read_json_file
+from ..json_types import JsonFileError, JsonTypeError, check_json, read_json_object
 from .index import ZooError, get_entry, verify_files, zoo_root
 from .portable import from_portable
 
@@ -115,14 +115,11 @@ def check_entry_task(task: object, where: str, allow_task_module: bool = False) 
 def _read_object(path: Path, where: str, what: str) -> dict:
     """A JSON object from an entry's file; ZooError naming the entry and the file otherwise."""
     try:
-        data = read_json_file(path)
+        return read_json_object(path, what)
     except JsonFileError as e:  # names the file
         raise ZooError(f"{where}: {e}") from e
     except OSError as e:
         raise ZooError(f"{where}: {path} is not readable ({e})") from e
-    if not isinstance(data, dict):
-        raise ZooError(f"{where}: {path} is not {what} (a JSON object)")
-    return data
 
 
 def read_config(directory: Path, where: str, allow_task_module: bool = False) -> RunConfig:
